@@ -1,0 +1,72 @@
+// Flag parsing for every subcommand: node's util.parseArgs (long flags, `--name value` and `--name=value`)
+// plus typed value checks, so a bad flag is one line on stderr and exit 2.
+import { parseArgs } from 'node:util';
+
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+export interface FlagSpec {
+  readonly type: 'string' | 'boolean';
+  readonly help: string;
+  readonly multiple?: boolean;
+  readonly default?: string;
+}
+
+export type FlagSpecs = Readonly<Record<string, FlagSpec>>;
+
+export interface Parsed {
+  readonly values: Readonly<Record<string, string | boolean | (string | boolean)[] | undefined>>;
+  readonly positionals: readonly string[];
+  readonly help: boolean;
+}
+
+export function parseFlags(argv: string[], specs: FlagSpecs, allowPositionals: boolean): Parsed {
+  const options: Record<string, { type: 'string' | 'boolean'; multiple?: boolean; short?: string }> = {
+    help: { type: 'boolean', short: 'h' },
+  };
+  for (const [name, spec] of Object.entries(specs)) {
+    options[name] = spec.multiple === true ? { type: spec.type, multiple: true } : { type: spec.type };
+  }
+  try {
+    const { values, positionals } = parseArgs({ args: argv, options, allowPositionals, strict: true });
+    const withDefaults: Record<string, string | boolean | (string | boolean)[] | undefined> = { ...values };
+    for (const [name, spec] of Object.entries(specs)) {
+      if (withDefaults[name] === undefined && spec.default !== undefined) withDefaults[name] = spec.default;
+    }
+    return { values: withDefaults, positionals, help: values['help'] === true };
+  } catch (err) {
+    // parseArgs messages are long and mention `strict`; keep the first sentence.
+    const message = err instanceof Error ? err.message.split('. ')[0]!.replace(/\.$/, '') : String(err);
+    throw new UsageError(message);
+  }
+}
+
+export function helpText(usage: string, specs: FlagSpecs): string {
+  const rows = Object.entries(specs).map(([name, spec]) => {
+    const flag = spec.type === 'string' ? `--${name} VALUE` : `--${name}`;
+    const def = spec.default !== undefined ? ` (default ${spec.default})` : '';
+    return `  ${flag.padEnd(28)} ${spec.help}${def}`;
+  });
+  return `usage: ${usage}\n\nflags:\n${rows.join('\n')}\n  ${'--help'.padEnd(28)} this text\n`;
+}
+
+export function stringFlag(parsed: Parsed, name: string): string | undefined {
+  const v = parsed.values[name];
+  return typeof v === 'string' ? v : undefined;
+}
+
+export function portFlag(parsed: Parsed, name: string): number | undefined {
+  const v = stringFlag(parsed, name);
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!/^\d+$/.test(v) || n > 65535) throw new UsageError(`--${name} must be a port number 0-65535, got '${v}'`);
+  return n;
+}
+
+export function positiveIntFlag(parsed: Parsed, name: string): number | undefined {
+  const v = stringFlag(parsed, name);
+  if (v === undefined) return undefined;
+  if (!/^[1-9]\d*$/.test(v)) throw new UsageError(`--${name} must be a positive whole number, got '${v}'`);
+  return Number(v);
+}

@@ -1,0 +1,94 @@
+// Loopback servers and sockets for tests: real upstreams, raw clients for hostile HTTP.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { connect, createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
+
+export async function freePort(): Promise<number> {
+  const srv = createNetServer();
+  await new Promise<void>((res) => srv.listen(0, '127.0.0.1', res));
+  const { port } = srv.address() as AddressInfo;
+  await new Promise((res) => srv.close(res));
+  return port;
+}
+
+export interface Upstream {
+  readonly port: number;
+  readonly server: Server;
+  /** Requests seen, in order: method, url and headers as the upstream got them. */
+  readonly seen: { method: string; url: string; headers: IncomingMessage['headers'] }[];
+  close(): Promise<void>;
+}
+
+export type Handler = (req: IncomingMessage, res: ServerResponse) => void;
+
+/** A real HTTP upstream on loopback. Default handler: 200 with `name` as body and an `x-upstream` header. */
+export async function startUpstream(name = 'upstream', handler?: Handler): Promise<Upstream> {
+  const seen: Upstream['seen'] = [];
+  const server = createServer((req, res) => {
+    seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers });
+    if (handler !== undefined) return handler(req, res);
+    req.resume();
+    req.on('end', () => {
+      res.setHeader('x-upstream', name);
+      res.end(name);
+    });
+  });
+  await new Promise<void>((res) => server.listen(0, '127.0.0.1', res));
+  const { port } = server.address() as AddressInfo;
+  return {
+    port,
+    server,
+    seen,
+    close: () =>
+      new Promise<void>((res) => {
+        server.closeAllConnections();
+        server.close(() => res());
+      }),
+  };
+}
+
+/** A raw TCP server for upstreams that misbehave (garbage, resets). */
+export async function startRawUpstream(onConnection: (socket: Socket) => void): Promise<{ port: number; close(): Promise<void> }> {
+  const sockets = new Set<Socket>();
+  const server = createNetServer((s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+    s.on('error', () => undefined);
+    onConnection(s);
+  });
+  await new Promise<void>((res) => server.listen(0, '127.0.0.1', res));
+  const { port } = server.address() as AddressInfo;
+  return {
+    port,
+    close: () =>
+      new Promise<void>((res) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => res());
+      }),
+  };
+}
+
+/** Sends raw bytes and collects everything the peer writes until it closes or `idleMs` passes quietly. */
+export async function rawExchange(port: number, data: string | Buffer, idleMs = 1_000): Promise<string> {
+  const socket = connect(port, '127.0.0.1');
+  let out = '';
+  socket.setEncoding('latin1');
+  socket.on('data', (d: string) => (out += d));
+  socket.write(data);
+  await new Promise<void>((res) => {
+    let timer = setTimeout(done, idleMs);
+    function done(): void {
+      socket.destroy();
+      res();
+    }
+    socket.on('data', () => {
+      clearTimeout(timer);
+      timer = setTimeout(done, idleMs);
+    });
+    socket.on('close', () => {
+      clearTimeout(timer);
+      res();
+    });
+    socket.on('error', () => undefined);
+  });
+  return out;
+}

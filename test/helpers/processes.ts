@@ -1,0 +1,131 @@
+// Start the built `meshlight` CLI as a real child process and talk to it over loopback.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { freePort } from './net.js';
+
+export const CLI = resolve(import.meta.dirname, '../../dist/src/cli/main.js');
+
+export interface Running {
+  readonly proc: ChildProcess;
+  /** Everything written so far; grows while the process runs. */
+  readonly output: { stdout: string; stderr: string };
+  /** Resolves with the exit code (or signal name) once the process ends. */
+  readonly exited: Promise<number | string>;
+  stop(signal?: NodeJS.Signals): Promise<number | string>;
+}
+
+export function runCli(args: readonly string[], env: NodeJS.ProcessEnv = {}): Running {
+  const proc = spawn(process.execPath, [CLI, ...args], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const output = { stdout: '', stderr: '' };
+  proc.stdout!.setEncoding('utf8').on('data', (d: string) => (output.stdout += d));
+  proc.stderr!.setEncoding('utf8').on('data', (d: string) => (output.stderr += d));
+  const exited = new Promise<number | string>((res) => proc.on('exit', (code, sig) => res(code ?? sig ?? -1)));
+  running.add(proc);
+  void exited.then(() => running.delete(proc));
+  return {
+    proc,
+    output,
+    exited,
+    stop(signal: NodeJS.Signals = 'SIGTERM') {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
+      return exited;
+    },
+  };
+}
+
+/** Runs the CLI to completion: exit code and output. */
+export async function cli(args: readonly string[]): Promise<{ code: number | string; stdout: string; stderr: string }> {
+  const r = runCli(args);
+  const code = await r.exited;
+  return { code, ...r.output };
+}
+
+const running = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const p of running) p.kill('SIGKILL');
+});
+
+/** Writes `{name: yamlText}` into a fresh temp directory and returns its path. */
+export async function configDir(files: Readonly<Record<string, string>>): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'meshlight-test-'));
+  for (const [name, text] of Object.entries(files)) await writeFile(join(dir, name), text);
+  return dir;
+}
+
+export interface ProxyProcess extends Running {
+  readonly configDir: string;
+  readonly outbound: number;
+  readonly inbound: number;
+  readonly admin: number;
+}
+
+export interface ProxyOptions {
+  /** YAML files to write into the config directory. */
+  readonly files: Readonly<Record<string, string>>;
+  readonly service?: string;
+  readonly appPort?: number;
+  /** Extra flags, e.g. ['--drain-timeout', '2s']. */
+  readonly args?: readonly string[];
+}
+
+/** Starts `meshlight proxy` on free loopback ports and waits until /healthz/ready answers 200. */
+export async function startProxy(opts: ProxyOptions): Promise<ProxyProcess> {
+  const dir = await configDir(opts.files);
+  const [outbound, inbound, admin] = [await freePort(), await freePort(), await freePort()];
+  const args = [
+    'proxy', '--config', dir, '--bind-address', '127.0.0.1',
+    '--outbound-port', String(outbound), '--inbound-port', String(inbound), '--admin-port', String(admin),
+    ...(opts.service !== undefined ? ['--service', opts.service] : []),
+    ...(opts.appPort !== undefined ? ['--app-port', String(opts.appPort)] : []),
+    ...(opts.args ?? []),
+  ];
+  const r = runCli(args);
+  await waitReady(admin, r);
+  return { ...r, configDir: dir, outbound, inbound, admin };
+}
+
+export async function waitReady(adminPort: number, r: Running, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (r.proc.exitCode !== null) throw new Error(`proxy exited (${r.proc.exitCode}) before ready:\n${r.output.stderr}`);
+    try {
+      const res = await fetch(`http://127.0.0.1:${adminPort}/healthz/ready`);
+      await res.arrayBuffer();
+      if (res.status === 200) return;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) throw new Error(`proxy not ready after ${timeoutMs} ms:\n${r.output.stderr}`);
+    await new Promise((res) => setTimeout(res, 50));
+  }
+}
+
+/** Polls `check` until it returns true or the time runs out. */
+export async function eventually(check: () => boolean | Promise<boolean>, timeoutMs = 5_000, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((res) => setTimeout(res, 50));
+  }
+}
+
+/** `kind: MeshService` YAML for a service whose endpoints are the given loopback ports. */
+export function meshService(name: string, ports: readonly number[], extra: { namespace?: string; port?: number } = {}): string {
+  const eps = ports.map((p) => `    - address: 127.0.0.1:${p}`).join('\n');
+  return `apiVersion: meshlight.dev/v1alpha1
+kind: MeshService
+metadata:
+  name: ${name}
+  namespace: ${extra.namespace ?? 'default'}
+spec:
+  port: ${extra.port ?? 80}
+  protocol: http
+  endpoints:
+${eps.length > 0 ? eps : '    []'}
+`;
+}
