@@ -1,0 +1,79 @@
+// `meshlight proxy`: flags -> SidecarOptions; signals -> graceful drain.
+import { parseDuration } from '../config/duration.js';
+import { createLogger, LOG_LEVELS, type LogLevel } from '../diagnostics.js';
+import { ConfigRejectedError, Sidecar } from '../proxy/sidecar.js';
+import { formatIssue } from '../config/load.js';
+import { helpText, parseFlags, portFlag, positiveIntFlag, stringFlag, UsageError, type FlagSpecs, type Parsed } from './args.js';
+
+const FLAGS: FlagSpecs = {
+  config: { type: 'string', help: 'route YAML: a file or a directory (watched; valid changes apply live)' },
+  service: { type: 'string', help: "this sidecar's service (the MeshService it fronts)" },
+  namespace: { type: 'string', help: 'namespace of this sidecar: bare service names resolve in it', default: 'default' },
+  'app-port': { type: 'string', help: 'the app port inbound calls go to (127.0.0.1:PORT); no inbound listener without it' },
+  'outbound-port': { type: 'string', help: "outbound listener, the app's calls to other services (127.0.0.1)", default: '15001' },
+  'inbound-port': { type: 'string', help: 'inbound listener, calls into the app', default: '15006' },
+  'admin-port': { type: 'string', help: 'admin: /healthz/ready /config_dump /clusters (127.0.0.1)', default: '15000' },
+  'bind-address': { type: 'string', help: 'address the inbound listener binds', default: '0.0.0.0' },
+  'drain-timeout': { type: 'string', help: 'on SIGTERM, how long in-flight requests may take to finish', default: '5s' },
+  'connect-timeout': { type: 'string', help: 'upstream connect timeout', default: '10s' },
+  'request-headers-timeout': { type: 'string', help: 'time a client has to send a request head (408 after)', default: '10s' },
+  'max-request-headers-kb': { type: 'string', help: 'largest request head accepted (431 above)', default: '60' },
+  'log-level': { type: 'string', help: `diagnostics on stderr: ${LOG_LEVELS.join('|')}`, default: 'info' },
+};
+
+function durationFlag(parsed: Parsed, name: string): number {
+  const v = stringFlag(parsed, name)!;
+  const ms = parseDuration(v);
+  if (ms === undefined) throw new UsageError(`--${name} must be a duration like 250ms, 5s or 1m, got '${v}'`);
+  return ms;
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const parsed = parseFlags(argv, FLAGS, false);
+  if (parsed.help) {
+    process.stdout.write(helpText('meshlight proxy --config FILE|DIR [flags]', FLAGS));
+    return 0;
+  }
+  const configPath = stringFlag(parsed, 'config');
+  if (configPath === undefined) throw new UsageError('--config FILE|DIR is required');
+  const level = stringFlag(parsed, 'log-level')!;
+  if (!(LOG_LEVELS as readonly string[]).includes(level)) throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got '${level}'`);
+  const service = stringFlag(parsed, 'service');
+  const log = createLogger(level as LogLevel, service !== undefined ? `meshlight[${service}]` : 'meshlight');
+
+  const sidecar = new Sidecar({
+    configPath,
+    service,
+    namespace: stringFlag(parsed, 'namespace')!,
+    appPort: portFlag(parsed, 'app-port'),
+    bindAddress: stringFlag(parsed, 'bind-address')!,
+    ports: { outbound: portFlag(parsed, 'outbound-port')!, inbound: portFlag(parsed, 'inbound-port')!, admin: portFlag(parsed, 'admin-port')! },
+    drainTimeoutMs: durationFlag(parsed, 'drain-timeout'),
+    connectTimeoutMs: durationFlag(parsed, 'connect-timeout'),
+    limits: {
+      headersTimeoutMs: durationFlag(parsed, 'request-headers-timeout'),
+      maxHeaderBytes: positiveIntFlag(parsed, 'max-request-headers-kb')! * 1024,
+      keepAliveTimeoutMs: 60_000,
+    },
+    log,
+  });
+  try {
+    await sidecar.start();
+  } catch (err) {
+    if (err instanceof ConfigRejectedError) {
+      for (const issue of err.issues) process.stderr.write(`${formatIssue(issue)}\n`);
+      log.error(`config rejected (${err.issues.length} problems); not starting`);
+    } else {
+      log.error((err as Error).message);
+    }
+    await sidecar.stop();
+    return 1;
+  }
+  const signal = await new Promise<NodeJS.Signals>((res) => {
+    process.once('SIGTERM', res);
+    process.once('SIGINT', res);
+  });
+  log.info(`${signal}: draining`);
+  await sidecar.stop();
+  return 0;
+}

@@ -1,0 +1,314 @@
+// One request through the proxy. The Exchange is also the undici dispatch handler, so a request costs
+// one object and a header list, not a closure per step (ARCHITECTURE: hot path).
+import { randomUUID } from 'node:crypto';
+import { ServerResponse, type IncomingMessage } from 'node:http';
+import type { Dispatcher } from 'undici';
+import {
+  DownstreamClosedError,
+  NoHealthyUpstreamError,
+  UpstreamConnectError,
+  UpstreamProtocolError,
+  UpstreamTimeoutError,
+  classifyUpstreamError,
+  type ProxyError,
+} from './errors.js';
+import { FilterChain } from './filters/filter.js';
+import { HOP_BY_HOP, removeHeader, setHeader, type HeaderList } from './headers.js';
+import { errorReply, sendLocalReply, type LocalReply } from './respond.js';
+import type { CompiledRule } from './routing/route-table.js';
+import type { Cluster } from './upstream/cluster.js';
+import type { EndpointState } from './upstream/endpoint.js';
+
+/** What the exchange needs from the listener that accepted it. */
+export interface TrafficState {
+  inFlight: number;
+  draining: boolean;
+}
+
+/** The listeners' ServerResponse, carrying its exchange so shared event handlers need no closure. */
+export class ProxyResponse extends ServerResponse<IncomingMessage> {
+  exchange: Exchange | null = null;
+}
+
+const PENDING = 0;
+const STREAMING = 1;
+const DONE = 2;
+
+/** Connect failures of a body-less request move on to another endpoint, at most this many tries. */
+const MAX_CONNECT_TRIES = 3;
+
+export class Exchange implements Dispatcher.DispatchHandler {
+  readonly startMs = Date.now();
+  readonly method: string;
+  /** Path without the query; filters may rewrite it. */
+  path = '/';
+  /** `?...` or ''. */
+  query = '';
+  /** Host the request is for (Host header, or the absolute-form target's authority). */
+  authority = '';
+  /** Request headers for the upstream: lower-case, hop-by-hop removed. */
+  headers: HeaderList = [];
+  hasBody = false;
+  requestId = '';
+  /** The PathPrefix the route matched, for ReplacePrefixMatch. */
+  matchedPrefix = '';
+  rule: CompiledRule | undefined = undefined;
+  chain: FilterChain = FilterChain.EMPTY;
+  cluster: Cluster | undefined = undefined;
+  endpoint: EndpointState | undefined = undefined;
+  timeoutMs = 0;
+  status = 0;
+  flag: string | undefined = undefined;
+
+  private state = PENDING;
+  private tries = 0;
+  private abortUpstream: ((err?: Error) => void) | null = null;
+  private resumeUpstream: (() => void) | null = null;
+  private timer: NodeJS.Timeout | undefined = undefined;
+  private drainHooked = false;
+
+  constructor(
+    readonly req: IncomingMessage,
+    readonly res: ProxyResponse,
+    private readonly traffic: TrafficState,
+  ) {
+    this.method = req.method ?? 'GET';
+    traffic.inFlight++;
+    res.exchange = this;
+    res.on('close', onResponseClose);
+    this.readHead();
+  }
+
+  /** One pass over the client's headers: the upstream list, and the few values the proxy acts on. */
+  private readHead(): void {
+    const raw = this.req.rawHeaders;
+    const out = this.headers;
+    let host = '';
+    let xff = '';
+    let connection = '';
+    let hasProto = false;
+    for (let i = 0; i < raw.length; i += 2) {
+      const name = raw[i]!.toLowerCase();
+      const value = raw[i + 1]!;
+      switch (name) {
+        case 'host':
+          host = value;
+          break;
+        case 'content-length':
+          this.hasBody = value !== '0';
+          break;
+        case 'transfer-encoding':
+          this.hasBody = true;
+          continue;
+        case 'x-forwarded-for':
+          xff = xff === '' ? value : `${xff}, ${value}`;
+          continue;
+        case 'x-forwarded-proto':
+          hasProto = true;
+          break;
+        case 'x-request-id':
+          this.requestId = value;
+          break;
+        case 'connection':
+          connection = value;
+          continue;
+        // The listener already answered `100 Continue`; the upstream gets the body straight away.
+        case 'expect':
+          continue;
+        default:
+          if (HOP_BY_HOP.has(name)) continue;
+      }
+      out.push(name, value);
+    }
+    if (connection !== '') removeConnectionNamed(out, connection);
+
+    let target = this.req.url ?? '/';
+    if (target.startsWith('http://')) {
+      // Absolute form, from clients using HTTP_PROXY: the target's authority replaces Host (RFC 9112 3.2.2).
+      const slash = target.indexOf('/', 7);
+      host = slash === -1 ? target.slice(7) : target.slice(7, slash);
+      target = slash === -1 ? '/' : target.slice(slash);
+      setHeader(out, 'host', host);
+    }
+    this.authority = host;
+    const q = target.indexOf('?');
+    if (q === -1) {
+      this.path = target;
+    } else {
+      this.path = target.slice(0, q);
+      this.query = target.slice(q);
+    }
+    const peer = this.req.socket.remoteAddress ?? '';
+    out.push('x-forwarded-for', xff === '' ? peer : `${xff}, ${peer}`);
+    if (!hasProto) out.push('x-forwarded-proto', 'http');
+    if (this.requestId === '') {
+      this.requestId = randomUUID();
+      out.push('x-request-id', this.requestId);
+    }
+  }
+
+  /** Sends the request to an endpoint of `cluster`; everything after this is driven by undici. */
+  send(cluster: Cluster, timeoutMs: number): void {
+    this.cluster = cluster;
+    this.timeoutMs = timeoutMs;
+    if (timeoutMs > 0) this.timer = setTimeout(onExchangeTimeout, timeoutMs, this);
+    this.dispatch();
+  }
+
+  private dispatch(): void {
+    const ep = this.cluster!.pick(Date.now());
+    if (ep === undefined) {
+      this.fail(new NoHealthyUpstreamError(`no endpoints for service ${this.cluster!.name}`));
+      return;
+    }
+    this.endpoint = ep;
+    this.tries++;
+    ep.active++;
+    ep.requests++;
+    ep.pool.dispatch(
+      { path: this.path + this.query, method: this.method, headers: this.headers, body: this.hasBody ? this.req : null },
+      this,
+    );
+  }
+
+  /** Answers from the proxy itself (no route, a redirect, ...). */
+  reply(reply: LocalReply): void {
+    this.finish();
+    this.status = reply.status;
+    this.flag = reply.flag;
+    sendLocalReply(this.res, reply);
+  }
+
+  fail(err: ProxyError): void {
+    if (this.state === STREAMING) {
+      // Headers are out: all we can do is cut the response short, as Envoy does.
+      this.finish();
+      this.flag = err.flag;
+      this.res.destroy();
+      return;
+    }
+    this.reply(errorReply(err));
+  }
+
+  private finish(): void {
+    this.state = DONE;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+  }
+
+  // --- undici handler --------------------------------------------------------------------------
+
+  onConnect(abort: (err?: Error) => void): void {
+    if (this.state === DONE) abort(new DownstreamClosedError('client closed the connection'));
+    else this.abortUpstream = abort;
+  }
+
+  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
+    if (statusCode < 200) return true; // informational; the final answer follows
+    if (this.state !== PENDING) return false;
+    const headers: HeaderList = [];
+    for (let i = 0; i < rawHeaders.length; i += 2) {
+      const name = rawHeaders[i]!.toString('latin1').toLowerCase();
+      if (HOP_BY_HOP.has(name)) continue;
+      headers.push(name, rawHeaders[i + 1]!.toString('latin1'));
+    }
+    this.chain.runResponse(this, headers);
+    const res = this.res;
+    if (this.traffic.draining) res.shouldKeepAlive = false;
+    try {
+      res.writeHead(statusCode, headers);
+    } catch (err) {
+      this.abortAttempt(new UpstreamProtocolError(`upstream ${this.endpoint!.address} sent an unusable header: ${(err as Error).message}`));
+      return false;
+    }
+    this.state = STREAMING;
+    this.status = statusCode;
+    this.resumeUpstream = resume;
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    if (this.state !== STREAMING) return false;
+    if (this.res.write(chunk)) return true;
+    if (!this.drainHooked) {
+      this.drainHooked = true;
+      this.res.on('drain', onResponseDrain);
+    }
+    return false;
+  }
+
+  onComplete(): void {
+    const ep = this.endpoint!;
+    ep.active--;
+    ep.markReachable();
+    if (this.status >= 500) ep.errors++;
+    this.abortUpstream = null;
+    if (this.state !== STREAMING) return;
+    this.finish();
+    this.res.end();
+  }
+
+  onError(err: Error): void {
+    const ep = this.endpoint;
+    this.abortUpstream = null;
+    if (ep !== undefined) ep.active--;
+    if (this.state === DONE) return; // we ended it ourselves: timeout or the client left
+    const e = classifyUpstreamError(err, ep?.address ?? 'upstream');
+    if (ep !== undefined) {
+      ep.errors++;
+      if (e instanceof UpstreamConnectError) {
+        ep.markUnreachable(Date.now(), e.message);
+        if (this.state === PENDING && !this.hasBody && this.tries < Math.min(MAX_CONNECT_TRIES, this.cluster!.endpoints.length)) {
+          this.dispatch();
+          return;
+        }
+      }
+    }
+    this.fail(e);
+  }
+
+  // --- events from the timer and the downstream response ----------------------------------------
+
+  timedOut(): void {
+    if (this.state === DONE) return;
+    this.abortAttempt(new UpstreamTimeoutError(`upstream ${this.endpoint?.address ?? this.cluster?.name} did not answer within ${this.timeoutMs} ms`));
+  }
+
+  private abortAttempt(err: ProxyError): void {
+    const abort = this.abortUpstream;
+    this.fail(err);
+    abort?.(err);
+  }
+
+  downstreamClosed(): void {
+    this.traffic.inFlight--;
+    if (this.state === DONE) return;
+    this.finish();
+    this.flag = 'DC';
+    const abort = this.abortUpstream;
+    abort?.(new DownstreamClosedError('client closed the connection'));
+  }
+
+  resume(): void {
+    this.resumeUpstream?.();
+  }
+}
+
+function onResponseClose(this: ProxyResponse): void {
+  this.exchange?.downstreamClosed();
+}
+
+function onResponseDrain(this: ProxyResponse): void {
+  this.exchange?.resume();
+}
+
+function onExchangeTimeout(ex: Exchange): void {
+  ex.timedOut();
+}
+
+/** Headers named in `Connection` are hop-by-hop too (RFC 9110 7.6.1); rare, so off the common path. */
+function removeConnectionNamed(headers: HeaderList, connection: string): void {
+  for (const token of connection.split(',')) {
+    const name = token.trim().toLowerCase();
+    if (name !== '' && name !== 'close' && name !== 'keep-alive') removeHeader(headers, name);
+  }
+}

@@ -1,0 +1,26 @@
+// URLRewrite: the upstream sees another Host and/or path; the client's view is unchanged.
+import type { PathModifier } from '../../../config/types.js';
+import type { Exchange } from '../../exchange.js';
+import { setHeader } from '../../headers.js';
+import type { HttpFilter } from '../filter.js';
+import { applyPathModifier } from '../path-modifier.js';
+
+export interface UrlRewriteConfig {
+  readonly hostname: string | undefined;
+  readonly path: PathModifier | undefined;
+}
+
+export function createUrlRewrite(cfg: UrlRewriteConfig): HttpFilter {
+  const { hostname, path } = cfg;
+  return {
+    name: 'url-rewrite',
+    onRequest(ex: Exchange) {
+      if (hostname !== undefined) {
+        ex.authority = hostname;
+        setHeader(ex.headers, 'host', hostname);
+      }
+      if (path !== undefined) ex.path = applyPathModifier(path, ex.path, ex.matchedPrefix);
+      return undefined;
+    },
+  };
+}

@@ -1,0 +1,61 @@
+// The HTTP/1.1 server every data-plane listener uses: node's llhttp parser with strict limits, and
+// clear answers for requests that never become requests (malformed, oversized, too slow, CONNECT).
+import { createServer, STATUS_CODES, type IncomingMessage, type Server } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { ProxyResponse } from '../exchange.js';
+import { FLAGS_HEADER } from '../respond.js';
+
+export interface ServerLimits {
+  /** Time a client has to send the whole request head (slowloris guard); answered with 408. */
+  readonly headersTimeoutMs: number;
+  /** Request line + headers, in bytes; larger is answered with 431. */
+  readonly maxHeaderBytes: number;
+  /** How long an idle keep-alive connection from a client stays open. */
+  readonly keepAliveTimeoutMs: number;
+}
+
+export type ProxyServer = Server<typeof IncomingMessage, typeof ProxyResponse>;
+
+export function createProxyServer(limits: ServerLimits, onRequest: (req: IncomingMessage, res: ProxyResponse) => void): ProxyServer {
+  const server = createServer<typeof IncomingMessage, typeof ProxyResponse>(
+    {
+      ServerResponse: ProxyResponse,
+      headersTimeout: limits.headersTimeoutMs,
+      // Bodies may stream for as long as they take (a 1 GiB upload); route timeouts bound the exchange.
+      requestTimeout: 0,
+      keepAliveTimeout: limits.keepAliveTimeoutMs,
+      maxHeaderSize: limits.maxHeaderBytes,
+      // headersTimeout is only checked this often; keep it a fraction of the timeout.
+      connectionsCheckingInterval: Math.max(100, Math.min(1_000, Math.floor(limits.headersTimeoutMs / 4))),
+      insecureHTTPParser: false,
+    },
+    onRequest,
+  );
+  server.on('clientError', onClientError);
+  server.on('connect', onConnectMethod);
+  return server;
+}
+
+function rawReply(socket: Duplex, status: number, flag: string, body: string): void {
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: text/plain; charset=utf-8\r\n` +
+      `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n${FLAGS_HEADER}: ${flag}\r\n\r\n${body}`,
+  );
+}
+
+/** Parse errors, oversized heads and head timeouts: the request never reached a handler. */
+function onClientError(err: Error & { code?: string; reason?: string }, socket: Duplex): void {
+  const inProgress = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
+  if (err.code === 'ECONNRESET' || !socket.writable || inProgress?.headersSent === true) {
+    socket.destroy();
+    return;
+  }
+  if (err.code === 'HPE_HEADER_OVERFLOW') rawReply(socket, 431, 'DPE', 'request headers too large\n');
+  else if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') rawReply(socket, 408, 'DPE', 'request headers not received in time\n');
+  else rawReply(socket, 400, 'DPE', `malformed request: ${err.reason ?? err.code ?? err.message}\n`);
+}
+
+function onConnectMethod(_req: IncomingMessage, socket: Duplex): void {
+  socket.on('error', () => socket.destroy());
+  rawReply(socket, 405, 'DPE', 'CONNECT tunnels are not supported: call services over plain HTTP through the sidecar\n');
+}

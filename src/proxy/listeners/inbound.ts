@@ -1,0 +1,13 @@
+// Inbound (15006): calls into the app, forwarded to 127.0.0.1:<app-port>.
+import type { IncomingMessage } from 'node:http';
+import { Exchange, type ProxyResponse, type TrafficState } from '../exchange.js';
+import type { ProxyPlan } from '../plan.js';
+
+export function createInboundHandler(traffic: TrafficState, currentPlan: () => ProxyPlan) {
+  return function onInboundRequest(req: IncomingMessage, res: ProxyResponse): void {
+    const ex = new Exchange(req, res, traffic);
+    const inbound = currentPlan().inbound!;
+    ex.chain = inbound.chain;
+    ex.send(inbound.cluster, 0);
+  };
+}

@@ -1,0 +1,37 @@
+// Outbound (15001): the app's calls to other services. Routed by Host or absolute-form target,
+// then by the service's HTTPRoute rules.
+import type { IncomingMessage } from 'node:http';
+import { NoBackendError, NoRouteError } from '../errors.js';
+import { Exchange, type ProxyResponse, type TrafficState } from '../exchange.js';
+import type { ProxyPlan } from '../plan.js';
+
+export function createOutboundHandler(traffic: TrafficState, currentPlan: () => ProxyPlan) {
+  return function onOutboundRequest(req: IncomingMessage, res: ProxyResponse): void {
+    const ex = new Exchange(req, res, traffic);
+    const routes = currentPlan().routes.resolve(ex.authority);
+    if (routes === undefined) {
+      ex.fail(new NoRouteError(ex.authority === '' ? 'no Host header: cannot tell which service is called' : `no service '${ex.authority}' in the mesh`));
+      return;
+    }
+    const hit = routes.match(ex.method, ex.path, ex.query, ex.headers);
+    if (hit === undefined) {
+      ex.fail(new NoRouteError(`no route of service ${routes.service.key} matches ${ex.method} ${ex.path}`));
+      return;
+    }
+    const rule = hit.rule;
+    ex.rule = rule;
+    ex.chain = rule.chain;
+    ex.matchedPrefix = hit.match.prefix;
+    const local = rule.chain.runRequest(ex);
+    if (local !== undefined) {
+      ex.reply(local);
+      return;
+    }
+    const cluster = rule.backends.pick();
+    if (cluster === undefined) {
+      ex.fail(new NoBackendError(`route ${rule.name} has no backend with a weight above 0`));
+      return;
+    }
+    ex.send(cluster, rule.timeoutMs);
+  };
+}

@@ -1,0 +1,130 @@
+// One sidecar: loads config, opens the listeners, swaps in new config as it changes, and drains on stop.
+import type { FSWatcher } from 'node:fs';
+import type { Server } from 'node:http';
+import type { Server as NetServer } from 'node:net';
+import { formatIssue, loadConfig } from '../config/load.js';
+import type { ConfigIssue, Snapshot } from '../config/types.js';
+import type { Logger } from '../diagnostics.js';
+import { watchConfig } from './config-watch.js';
+import type { TrafficState } from './exchange.js';
+import { createAdminServer } from './listeners/admin.js';
+import { createProxyServer, type ProxyServer, type ServerLimits } from './listeners/http-server.js';
+import { createInboundHandler } from './listeners/inbound.js';
+import { createOutboundHandler } from './listeners/outbound.js';
+import { buildPlan, type PlanOptions, type ProxyPlan } from './plan.js';
+import { ClusterManager } from './upstream/cluster.js';
+
+export interface SidecarOptions extends PlanOptions {
+  readonly configPath: string;
+  /** Inbound listens here (a pod's interfaces by default); outbound and admin are always loopback. */
+  readonly bindAddress: string;
+  readonly ports: { readonly outbound: number; readonly inbound: number; readonly admin: number };
+  readonly drainTimeoutMs: number;
+  readonly connectTimeoutMs: number;
+  readonly limits: ServerLimits;
+  readonly log: Logger;
+}
+
+/** The config given at start is invalid: nothing was started. */
+export class ConfigRejectedError extends Error {
+  constructor(readonly issues: readonly ConfigIssue[]) {
+    super(`config rejected:\n${issues.map(formatIssue).join('\n')}`);
+  }
+}
+
+export class Sidecar implements TrafficState {
+  inFlight = 0;
+  draining = false;
+  private plan: ProxyPlan | undefined;
+  private rejected: readonly ConfigIssue[] = [];
+  private listening = false;
+  private readonly clusters: ClusterManager;
+  private readonly dataServers: ProxyServer[] = [];
+  private adminServer: Server | undefined;
+  private watcher: FSWatcher | undefined;
+  private reloading = Promise.resolve();
+
+  constructor(private readonly opts: SidecarOptions) {
+    this.clusters = new ClusterManager({ connectTimeoutMs: opts.connectTimeoutMs });
+  }
+
+  async start(): Promise<void> {
+    const { opts } = this;
+    const result = await loadConfig([opts.configPath], { defaultNamespace: opts.namespace });
+    if (!result.ok) throw new ConfigRejectedError(result.errors);
+    this.apply(result.snapshot);
+    const current = (): ProxyPlan => this.plan!;
+
+    this.adminServer = createAdminServer(() => ({ plan: this.plan, listening: this.listening, draining: this.draining, rejected: this.rejected }));
+    await listen(this.adminServer, opts.ports.admin, '127.0.0.1', 'admin');
+    const outbound = createProxyServer(opts.limits, createOutboundHandler(this, current));
+    this.dataServers.push(outbound);
+    await listen(outbound, opts.ports.outbound, '127.0.0.1', 'outbound');
+    if (opts.appPort !== undefined) {
+      const inbound = createProxyServer(opts.limits, createInboundHandler(this, current));
+      this.dataServers.push(inbound);
+      await listen(inbound, opts.ports.inbound, opts.bindAddress, 'inbound');
+    }
+    this.watcher = await watchConfig(opts.configPath, () => {
+      this.reloading = this.reloading.then(() => this.reload());
+    });
+    this.listening = true;
+    const inboundNote = opts.appPort !== undefined ? `, inbound ${opts.bindAddress}:${opts.ports.inbound} -> 127.0.0.1:${opts.appPort}` : '';
+    opts.log.info(`listening: outbound 127.0.0.1:${opts.ports.outbound}${inboundNote}, admin 127.0.0.1:${opts.ports.admin}`);
+  }
+
+  private apply(snapshot: Snapshot): void {
+    this.plan = buildPlan(snapshot, this.opts, this.clusters);
+    this.rejected = [];
+    const { service, namespace, log } = this.opts;
+    if (service !== undefined && !snapshot.services.has(`${service}.${namespace}`)) {
+      log.warn(`service ${service}.${namespace} is not defined in the config (no MeshService of that name)`);
+    }
+    log.info(`config version ${snapshot.version} applied: ${snapshot.services.size} services, ${snapshot.httpRoutes.length} HTTPRoutes`);
+  }
+
+  private async reload(): Promise<void> {
+    if (this.draining) return;
+    const { opts } = this;
+    const result = await loadConfig([opts.configPath], { defaultNamespace: opts.namespace });
+    if (result.ok) {
+      if (result.snapshot.version !== this.plan?.snapshot.version) this.apply(result.snapshot);
+      return;
+    }
+    this.rejected = result.errors;
+    for (const issue of result.errors) opts.log.error(formatIssue(issue));
+    opts.log.error(`config rejected (${result.errors.length} problems); still serving version ${this.plan?.snapshot.version}`);
+  }
+
+  /** Stops accepting, lets in-flight requests finish within the drain time, then closes everything. */
+  async stop(): Promise<void> {
+    const { log, drainTimeoutMs } = this.opts;
+    this.draining = true;
+    this.watcher?.close();
+    for (const s of this.dataServers) s.close();
+    const deadline = Date.now() + drainTimeoutMs;
+    while (this.inFlight > 0 && Date.now() < deadline) {
+      for (const s of this.dataServers) s.closeIdleConnections();
+      await new Promise((res) => setTimeout(res, 25));
+    }
+    if (this.inFlight > 0) log.warn(`drain time ${drainTimeoutMs} ms passed with ${this.inFlight} requests in flight: closing them`);
+    for (const s of this.dataServers) s.closeAllConnections();
+    this.adminServer?.closeAllConnections();
+    this.adminServer?.close();
+    await this.clusters.close();
+    log.info('stopped');
+  }
+}
+
+function listen(server: NetServer, port: number, host: string, what: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: NodeJS.ErrnoException): void => {
+      reject(new Error(`cannot open the ${what} listener on ${host}:${port}: ${err.code === 'EADDRINUSE' ? 'address already in use' : err.message}`));
+    };
+    server.once('error', onError);
+    server.listen(port, host, () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
+}
