@@ -1,6 +1,7 @@
 // Flag parsing for every subcommand: node's util.parseArgs (long flags, `--name value` and `--name=value`)
 // plus typed value checks, so a bad flag is one line on stderr and exit 2.
 import { parseArgs } from 'node:util';
+import { parseDuration } from '../config/duration.js';
 
 export class UsageError extends Error {
   override readonly name = 'UsageError';
@@ -69,4 +70,13 @@ export function positiveIntFlag(parsed: Parsed, name: string): number | undefine
   if (v === undefined) return undefined;
   if (!/^[1-9]\d*$/.test(v)) throw new UsageError(`--${name} must be a positive whole number, got '${v}'`);
   return Number(v);
+}
+
+/** Milliseconds of a `250ms` / `5s` / `1m` flag, or undefined when absent. */
+export function durationFlag(parsed: Parsed, name: string): number | undefined {
+  const v = stringFlag(parsed, name);
+  if (v === undefined) return undefined;
+  const ms = parseDuration(v);
+  if (ms === undefined) throw new UsageError(`--${name} must be a duration like 250ms, 5s or 1m, got '${v}'`);
+  return ms;
 }

@@ -1,9 +1,8 @@
 // `meshlight proxy`: flags -> SidecarOptions; signals -> graceful drain.
-import { parseDuration } from '../config/duration.js';
 import { createLogger, LOG_LEVELS, type LogLevel } from '../diagnostics.js';
 import { ConfigRejectedError, Sidecar } from '../proxy/sidecar.js';
 import { formatIssue } from '../config/load.js';
-import { helpText, parseFlags, portFlag, positiveIntFlag, stringFlag, UsageError, type FlagSpecs, type Parsed } from './args.js';
+import { durationFlag, helpText, parseFlags, portFlag, positiveIntFlag, stringFlag, UsageError, type FlagSpecs } from './args.js';
 
 const FLAGS: FlagSpecs = {
   config: { type: 'string', help: 'route YAML: a file or a directory (watched; valid changes apply live)' },
@@ -20,13 +19,6 @@ const FLAGS: FlagSpecs = {
   'max-request-headers-kb': { type: 'string', help: 'largest request head accepted (431 above)', default: '60' },
   'log-level': { type: 'string', help: `diagnostics on stderr: ${LOG_LEVELS.join('|')}`, default: 'info' },
 };
-
-function durationFlag(parsed: Parsed, name: string): number {
-  const v = stringFlag(parsed, name)!;
-  const ms = parseDuration(v);
-  if (ms === undefined) throw new UsageError(`--${name} must be a duration like 250ms, 5s or 1m, got '${v}'`);
-  return ms;
-}
 
 export async function run(argv: string[]): Promise<number> {
   const parsed = parseFlags(argv, FLAGS, false);
@@ -48,10 +40,10 @@ export async function run(argv: string[]): Promise<number> {
     appPort: portFlag(parsed, 'app-port'),
     bindAddress: stringFlag(parsed, 'bind-address')!,
     ports: { outbound: portFlag(parsed, 'outbound-port')!, inbound: portFlag(parsed, 'inbound-port')!, admin: portFlag(parsed, 'admin-port')! },
-    drainTimeoutMs: durationFlag(parsed, 'drain-timeout'),
-    connectTimeoutMs: durationFlag(parsed, 'connect-timeout'),
+    drainTimeoutMs: durationFlag(parsed, 'drain-timeout')!,
+    connectTimeoutMs: durationFlag(parsed, 'connect-timeout')!,
     limits: {
-      headersTimeoutMs: durationFlag(parsed, 'request-headers-timeout'),
+      headersTimeoutMs: durationFlag(parsed, 'request-headers-timeout')!,
       maxHeaderBytes: positiveIntFlag(parsed, 'max-request-headers-kb')! * 1024,
       keepAliveTimeoutMs: 60_000,
     },

@@ -72,7 +72,7 @@ export type RouteFilter =
         readonly hostname: string | undefined;
         readonly path: PathModifier | undefined;
         readonly port: number | undefined;
-        /** 301 (the Gateway API default) or 302, 303, 307, 308. */
+        /** 302 (the Gateway API default) or 301, 303, 307, 308. */
         readonly statusCode: number;
       };
     };
@@ -91,7 +91,7 @@ export interface RouteTimeouts {
 }
 
 export interface RouteRule {
-  /** `rule.name` when given, else `<route name>.<rule index>`; what metrics and logs call the route. */
+  /** `<route name>.<rule name>`, or `<route name>.<rule index>` for an unnamed rule; what metrics and logs call the route. */
   readonly name: string;
   readonly matches: readonly RouteMatch[];
   readonly filters: readonly RouteFilter[];

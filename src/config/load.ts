@@ -1,0 +1,200 @@
+// YAML text -> one frozen Snapshot, or every problem as FILE:LINE:COL. `parseConfig` is pure; it is
+// what validate, the sidecar's reload and (later) control-plane pushes all go through.
+import { createHash } from 'node:crypto';
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { LineCounter, parseAllDocuments } from 'yaml';
+import { parseHttpRoute } from './kinds/http-route.js';
+import { checkDnsLabel, type DocMeta, type ResolveContext } from './kinds/common.js';
+import { parseMeshService } from './kinds/mesh-service.js';
+import { parseTelemetry } from './kinds/telemetry.js';
+import { Field, IssueList } from './reader.js';
+import type { ConfigIssue, HttpRoute, LoadResult, MeshService, TelemetryConfig } from './types.js';
+
+export interface ConfigSource {
+  readonly file: string;
+  readonly text: string;
+}
+
+export interface LoadOptions {
+  /** The namespace of documents that name none (the proxy's `--namespace`). */
+  readonly defaultNamespace: string;
+}
+
+const MESH_API = 'meshlight.dev/v1alpha1';
+const GATEWAY_APIS = ['gateway.networking.k8s.io/v1', 'gateway.networking.k8s.io/v1beta1'];
+const KINDS: Readonly<Record<string, readonly string[]>> = {
+  MeshService: [MESH_API],
+  HTTPRoute: GATEWAY_APIS,
+  Telemetry: [MESH_API],
+};
+const LATER_KINDS = new Set(['TrafficPolicy', 'AuthorizationPolicy', 'GRPCRoute']);
+// Kubernetes bookkeeping that `kubectl get -o yaml` leaves in metadata; harmless, so not reported.
+const K8S_METADATA = ['uid', 'resourceVersion', 'generation', 'creationTimestamp', 'managedFields', 'ownerReferences',
+  'finalizers', 'generateName', 'deletionTimestamp', 'deletionGracePeriodSeconds', 'selfLink'];
+const SUBDOMAIN = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
+
+export function formatIssue(issue: ConfigIssue): string {
+  return `${issue.file}:${issue.line}:${issue.col}: ${issue.message}`;
+}
+
+interface Doc {
+  readonly kind: string;
+  readonly meta: DocMeta;
+  readonly spec: Field;
+  readonly nameField: Field;
+}
+
+function readDocuments(source: ConfigSource, issues: IssueList, opts: LoadOptions): Doc[] {
+  const lines = new LineCounter();
+  const src = { file: source.file, lines, issues };
+  const out: Doc[] = [];
+  for (const doc of parseAllDocuments(source.text, { lineCounter: lines, prettyErrors: false })) {
+    if (doc.errors.length > 0) {
+      for (const e of doc.errors) {
+        const { line, col } = lines.linePos(e.pos[0]);
+        issues.add(source.file, line, col, `YAML syntax: ${e.message.split('\n')[0]}`);
+      }
+      continue;
+    }
+    if (doc.contents === null) continue; // an empty document, e.g. a trailing `---`
+    const root = new Field(src, doc.contents, '', doc.range[0]);
+    const f = root.fields(['apiVersion', 'kind', 'metadata', 'spec'], ['status']);
+    if (f === undefined) continue;
+    const kindField = Field.of(f, 'kind', root);
+    const kind = kindField.requiredString();
+    const apiField = Field.of(f, 'apiVersion', root);
+    const apiVersion = apiField.requiredString();
+    const metaField = Field.of(f, 'metadata', root);
+    const m = metaField.fields(['name', 'namespace', 'labels', 'annotations'], K8S_METADATA);
+    Field.of(m, 'labels', metaField).stringMap();
+    Field.of(m, 'annotations', metaField).stringMap();
+    const nameField = Field.of(m, 'name', metaField);
+    const name = nameField.requiredString();
+    const nsField = Field.of(m, 'namespace', metaField);
+    const namespace = checkDnsLabel(nsField, nsField.string()) ?? (nsField.present ? undefined : opts.defaultNamespace);
+    const spec = Field.of(f, 'spec', root);
+    if (kind === undefined) continue;
+    if (LATER_KINDS.has(kind)) {
+      kindField.error(`kind ${kind} is not supported by this version yet`);
+      continue;
+    }
+    const apis = KINDS[kind];
+    if (apis === undefined) {
+      kindField.error(`unknown kind "${kind}" (expected one of: ${Object.keys(KINDS).join(', ')})`);
+      continue;
+    }
+    if (apiVersion !== undefined && !apis.includes(apiVersion)) {
+      apiField.error(`apiVersion: ${kind} is ${apis.join(' or ')}, not "${apiVersion}"`);
+      continue;
+    }
+    if (!spec.present) spec.error(`spec: required`);
+    if (name === undefined || namespace === undefined || apiVersion === undefined || !spec.present) continue;
+    // A bad name is reported but the spec is still checked, so one run shows every problem.
+    if (kind === 'MeshService') checkDnsLabel(nameField, name);
+    else if (!SUBDOMAIN.test(name)) nameField.error(`metadata.name: "${name}" is not a valid name (lower-case letters, digits, '-' and '.')`);
+    out.push({ kind, meta: { name, namespace, root }, spec, nameField });
+  }
+  return out;
+}
+
+function versionOf(sources: readonly ConfigSource[]): string {
+  const h = createHash('sha256');
+  for (const s of sources) h.update(s.text).update('\0');
+  return h.digest('hex').slice(0, 12);
+}
+
+export function parseConfig(sources: readonly ConfigSource[], opts: LoadOptions): LoadResult {
+  const issues = new IssueList();
+  const docs = sources.flatMap((s) => readDocuments(s, issues, opts));
+  const services = new Map<string, MeshService>();
+  const routes: HttpRoute[] = [];
+  const telemetry: TelemetryConfig[] = [];
+  const seen = new Map<string, string>();
+  const unique = (d: Doc): boolean => {
+    const id = `${d.kind} ${d.meta.namespace}/${d.meta.name}`;
+    const first = seen.get(id);
+    if (first !== undefined) d.nameField.error(`${id} is already defined at ${first}`);
+    else seen.set(id, d.meta.root.where);
+    return first === undefined;
+  };
+  // Services first: routes and telemetry refer to them, from any file and in any order.
+  for (const d of docs) {
+    if (d.kind !== 'MeshService' || !unique(d)) continue;
+    const svc = parseMeshService(d.meta, d.spec);
+    if (svc !== undefined) services.set(svc.key, svc);
+  }
+  const ctx: ResolveContext = { services };
+  const telemetryTargets = new Map<string, string>();
+  for (const d of docs) {
+    if (d.kind === 'MeshService' || !unique(d)) continue;
+    if (d.kind === 'HTTPRoute') {
+      const route = parseHttpRoute(d.meta, d.spec, ctx);
+      if (route !== undefined) routes.push(route);
+    } else {
+      const t = parseTelemetry(d.meta, d.spec, ctx);
+      if (t === undefined) continue;
+      const scope = t.targetService ?? `mesh-wide (namespace ${t.namespace})`;
+      const other = telemetryTargets.get(scope);
+      if (other !== undefined) d.nameField.error(`Telemetry for ${scope} is already defined at ${other}`);
+      telemetryTargets.set(scope, d.meta.root.where);
+      telemetry.push(t);
+    }
+  }
+  if (issues.items.length > 0) {
+    const order = new Map(sources.map((s, i) => [s.file, i]));
+    const errors = [...issues.items].sort((a, b) => order.get(a.file)! - order.get(b.file)! || a.line - b.line || a.col - b.col);
+    return { ok: false, errors };
+  }
+  routes.sort((a, b) => a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name));
+  return {
+    ok: true,
+    snapshot: Object.freeze({
+      version: versionOf(sources),
+      services,
+      httpRoutes: Object.freeze(routes),
+      telemetry: Object.freeze(telemetry),
+      sources: Object.freeze(sources.map((s) => s.file)),
+    }),
+  };
+}
+
+async function collectFiles(path: string, out: string[]): Promise<void> {
+  const entries = await readdir(path, { withFileTypes: true });
+  for (const e of entries.sort((a, b) => a.name.localeCompare(b.name))) {
+    // Dot entries are skipped: Kubernetes ConfigMap mounts keep a hidden `..data` copy of every file.
+    if (e.name.startsWith('.')) continue;
+    const full = join(path, e.name);
+    if (e.isDirectory()) await collectFiles(full, out);
+    else if (/\.ya?ml$/.test(e.name)) out.push(full);
+  }
+}
+
+/** Reads files and directories (recursively, `*.yaml`/`*.yml`) and parses them as one snapshot. */
+export async function loadConfig(paths: readonly string[], opts: LoadOptions): Promise<LoadResult> {
+  const issues = new IssueList();
+  const files: string[] = [];
+  for (const path of paths) {
+    try {
+      if ((await stat(path)).isDirectory()) {
+        const before = files.length;
+        await collectFiles(path, files);
+        if (files.length === before) issues.add(path, 1, 1, 'no .yaml or .yml files in this directory');
+      } else {
+        files.push(path);
+      }
+    } catch (err) {
+      issues.add(path, 1, 1, `cannot read: ${(err as Error).message}`);
+    }
+  }
+  const sources: ConfigSource[] = [];
+  for (const file of files) {
+    try {
+      sources.push({ file, text: await readFile(file, 'utf8') });
+    } catch (err) {
+      issues.add(file, 1, 1, `cannot read: ${(err as Error).message}`);
+    }
+  }
+  if (issues.items.length > 0) return { ok: false, errors: issues.items };
+  return parseConfig(sources, opts);
+}
