@@ -188,7 +188,7 @@ export async function loadConfig(paths: readonly string[], opts: LoadOptions): P
     }
   }
   const sources: ConfigSource[] = [];
-  for (const file of files) {
+  for (const file of new Set(files)) { // a file named twice (`validate a.yaml dir/`) is read once
     try {
       sources.push({ file, text: await readFile(file, 'utf8') });
     } catch (err) {
