@@ -1,6 +1,7 @@
 // Loopback servers and sockets for tests: real upstreams, raw clients for hostile HTTP.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { connect, createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
+import { readFile } from 'node:fs/promises';
 
 export async function freePort(): Promise<number> {
   const srv = createNetServer();
@@ -91,4 +92,42 @@ export async function rawExchange(port: number, data: string | Buffer, idleMs = 
     socket.on('error', () => undefined);
   });
   return out;
+}
+
+/** Resident set size of a process in bytes, from /proc/<pid>/status (Linux). */
+export async function rssBytes(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  const m = /^VmRSS:\s+(\d+)\s+kB$/m.exec(status);
+  if (m === null) throw new Error(`no VmRSS in /proc/${pid}/status`);
+  return Number(m[1]) * 1024;
+}
+
+/** Samples a process's RSS every `everyMs` until stopped; `stop()` gives the largest sample and the count. */
+export function sampleRss(pid: number, everyMs = 100): { stop(): Promise<{ max: number; samples: number }> } {
+  let max = 0;
+  let samples = 0;
+  let pending: Promise<void> = Promise.resolve();
+  const timer = setInterval(() => {
+    pending = rssBytes(pid).then(
+      (rss) => {
+        max = Math.max(max, rss);
+        samples++;
+      },
+      () => undefined, // the process is gone; the test notices that on its own
+    );
+  }, everyMs);
+  return {
+    async stop() {
+      clearInterval(timer);
+      await pending;
+      return { max, samples };
+    },
+  };
+}
+
+/** Waits until `ms` have passed since `startMs`, so a reader or writer keeps to a given byte rate. */
+export function paceTo(startMs: number, bytesDone: number, bytesPerSecond: number): Promise<void> | undefined {
+  const due = startMs + (bytesDone / bytesPerSecond) * 1000;
+  const wait = due - Date.now();
+  return wait > 1 ? new Promise((res) => setTimeout(res, wait)) : undefined;
 }
