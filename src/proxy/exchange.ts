@@ -176,6 +176,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
     this.finish();
     this.status = reply.status;
     this.flag = reply.flag;
+    if (this.traffic.draining) this.res.shouldKeepAlive = false;
     sendLocalReply(this.res, reply);
   }
 

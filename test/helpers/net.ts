@@ -1,5 +1,5 @@
 // Loopback servers and sockets for tests: real upstreams, raw clients for hostile HTTP.
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { connect, createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
 import { readFile } from 'node:fs/promises';
 
@@ -130,4 +130,37 @@ export function paceTo(startMs: number, bytesDone: number, bytesPerSecond: numbe
   const due = startMs + (bytesDone / bytesPerSecond) * 1000;
   const wait = due - Date.now();
   return wait > 1 ? new Promise((res) => setTimeout(res, wait)) : undefined;
+}
+
+export interface Reply {
+  readonly status: number;
+  readonly headers: IncomingMessage['headers'];
+  readonly body: string;
+}
+
+/** One request on its own connection to `port`, addressed to `host` (e.g. a service name through a sidecar). */
+export function call(port: number, host: string, path = '/', method = 'GET'): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ host: '127.0.0.1', port, path, method, headers: { host }, agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (body += d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** Resolves true if a TCP connection to 127.0.0.1:port is refused, false if it is accepted. */
+export function connectionRefused(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect(port, '127.0.0.1');
+    s.on('connect', () => {
+      s.destroy();
+      resolve(false);
+    });
+    s.on('error', (err: NodeJS.ErrnoException) => resolve(err.code === 'ECONNREFUSED'));
+  });
 }
