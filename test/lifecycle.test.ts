@@ -1,6 +1,6 @@
 // A sidecar's life as an operator sees it: startup and its failures, the admin endpoints, live config
 // changes (good and bad, also under load), and the SIGTERM drain.
-import { writeFile } from 'node:fs/promises';
+import { mkdir, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { connect, createServer, type AddressInfo, type Server } from 'node:net';
 import { join } from 'node:path';
@@ -183,6 +183,61 @@ describe('hot reload', () => {
   });
 });
 
+describe('hot reload of the ways config files are updated in practice', () => {
+  let a: Upstream;
+  let b: Upstream;
+  let proxy: ProxyProcess | undefined;
+
+  beforeAll(async () => {
+    a = await startUpstream('a');
+    b = await startUpstream('b');
+  });
+
+  afterEach(async () => {
+    await proxy?.stop();
+    proxy = undefined;
+  });
+
+  afterAll(async () => {
+    await a?.close();
+    await b?.close();
+  });
+
+  const config = (backend: string): string =>
+    `${meshService('a', [a.port])}---\n${meshService('b', [b.port])}---\n${meshService('web', [])}---\n${webRoute(backend)}`;
+
+  it('--config FILE saved by rename, as editors save', async () => {
+    const dir = await configDir({ 'mesh.yaml': config('a') });
+    const file = join(dir, 'mesh.yaml');
+    proxy = await startProxy({ files: {}, config: file });
+    expect((await call(proxy.outbound, 'web')).body).toBe('a');
+    await writeFile(join(dir, '.mesh.yaml.swp'), config('b'));
+    await rename(join(dir, '.mesh.yaml.swp'), file);
+    const p = proxy;
+    await eventually(async () => (await call(p.outbound, 'web')).body === 'b', 3_000, 'web to route to b');
+  });
+
+  // A ConfigMap volume: the files are symlinks through `..data`, which the kubelet swaps atomically.
+  it.each(['directory', 'file'])('a Kubernetes ConfigMap update, with --config naming the mount %s', async (what) => {
+    const dir = await configDir({});
+    await mkdir(join(dir, '..2026_01_01_v1'));
+    await writeFile(join(dir, '..2026_01_01_v1', 'mesh.yaml'), config('a'));
+    await symlink('..2026_01_01_v1', join(dir, '..data'));
+    await symlink('..data/mesh.yaml', join(dir, 'mesh.yaml'));
+    proxy = await startProxy({ files: {}, config: what === 'file' ? join(dir, 'mesh.yaml') : dir });
+    expect((await call(proxy.outbound, 'web')).body).toBe('a');
+
+    await mkdir(join(dir, '..2026_01_01_v2'));
+    await writeFile(join(dir, '..2026_01_01_v2', 'mesh.yaml'), config('b'));
+    await symlink('..2026_01_01_v2', join(dir, '..data_tmp'));
+    await rename(join(dir, '..data_tmp'), join(dir, '..data'));
+    await rm(join(dir, '..2026_01_01_v1'), { recursive: true });
+    const p = proxy;
+    await eventually(async () => (await call(p.outbound, 'web')).body === 'b', 3_000, 'web to route to b');
+    expect(p.output.stderr).not.toContain('config rejected');
+  });
+});
+
 function escape(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
@@ -297,6 +352,16 @@ describe('SIGTERM drain', () => {
     late.on('error', () => undefined);
     await new Promise((res) => late.once('connect', res));
     late.write('GET / HTTP/1.1\r\nHost: no-such-service\r\n');
+    // A keep-alive client that is idle when SIGTERM comes: its connection is closed at once.
+    const idle = connect(p.outbound, '127.0.0.1');
+    let idleReply = '';
+    idle.setEncoding('latin1').on('data', (d: string) => (idleReply += d));
+    idle.on('error', () => undefined);
+    let idleClosedAt = 0;
+    idle.on('close', () => (idleClosedAt = Date.now()));
+    idle.write('GET / HTTP/1.1\r\nHost: no-such-service\r\n\r\n');
+    await eventually(() => idleReply.includes('no such service') || idleReply.includes('\r\n\r\n'), 2_000, 'the idle client to get its answer');
+    expect(idleReply.toLowerCase()).toContain('connection: keep-alive');
     await eventually(() => slow.seen.length === 5, 3_000, 'the upstream to get all 5 requests');
 
     const t0 = Date.now();
@@ -306,6 +371,7 @@ describe('SIGTERM drain', () => {
     expect(ready.status).toBe(503);
     expect(await ready.text()).toBe('draining\n');
     late.write('\r\n');
+    await eventually(() => idleClosedAt !== 0, 500, 'the idle keep-alive connection to be closed');
 
     const replies = await Promise.all(inFlight);
     expect(replies.map((r) => `${r.status} ${r.body} ${r.headers.connection}`)).toEqual(Array(5).fill('200 slow close'));
@@ -317,6 +383,15 @@ describe('SIGTERM drain', () => {
     expect(await p.exited).toBe(0);
     expect(slow.abandoned).toBe(0);
     expect(p.output.stderr).toContain('SIGTERM: draining');
+  });
+
+  it('exits 0 at once on SIGINT (Ctrl-C) with nothing in flight', async () => {
+    proxy = await startProxy({ files: { 'mesh.yaml': meshService('a', [1]) } });
+    const t0 = Date.now();
+    proxy.proc.kill('SIGINT');
+    expect(await proxy.exited).toBe(0);
+    expect(Date.now() - t0).toBeLessThan(1_000);
+    expect(proxy.output.stderr).toContain('SIGINT: draining');
   });
 
   it('exits soon after --drain-timeout when a request would take longer, cutting it', async () => {

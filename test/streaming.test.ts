@@ -16,6 +16,11 @@ const SLOW_RATE = 25 * MiB;
 /** How much the proxy's RSS may grow over its idle baseline while 100 MiB pass through it. */
 const RSS_BOUND = 60 * 1000 * 1000;
 
+/** Size of the transfers that check framing rather than memory. */
+const SMALL_TOTAL = 20 * MiB;
+/** Where a misbehaving source dies. */
+const CUT_AT = 2 * MiB;
+
 const BASE = randomBytes(CHUNK);
 
 /** `total` bytes in 64 KiB chunks, each stamped with its index so a lost, doubled or reordered chunk changes the hash. */
@@ -118,9 +123,18 @@ describe('streaming through the outbound listener', () => {
         res.end('small');
         return;
       }
+      // `/chunked...`: no content-length; `/cut...`: the source's socket dies after CUT_AT bytes.
+      const chunked = path.startsWith('/chunked') || path.startsWith('/cut-chunked');
+      const size = path.startsWith('/chunked') ? SMALL_TOTAL : TOTAL;
       const hash = createHash('sha256');
-      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': TOTAL });
-      pipeline(Readable.from(numberedChunks(TOTAL, hash)), res).then(
+      res.writeHead(200, { 'content-type': 'application/octet-stream', ...(chunked ? {} : { 'content-length': size }) });
+      const body = Readable.from(numberedChunks(path.startsWith('/cut') ? CUT_AT : size, hash));
+      if (path.startsWith('/cut')) {
+        body.pipe(res, { end: false });
+        body.on('end', () => setTimeout(() => res.socket?.destroy(), 50));
+        return;
+      }
+      pipeline(body, res).then(
         () => sent.set(path, hash.digest('hex')),
         () => sent.set(path, 'cut'),
       );
@@ -219,6 +233,79 @@ describe('streaming through the outbound listener', () => {
     const after = await Promise.all([1, 2, 3].map(() => getText(proxy.outbound, 'sink', '/after')));
     expect(after.map((r) => r.status)).toEqual([200, 200, 200]);
     expect(JSON.parse(after[0]!.body)).toMatchObject({ bytes: 0, state: 'complete' });
+  });
+
+  it('carries chunked bodies both ways (no content-length) intact', async () => {
+    const hash = createHash('sha256');
+    const req = request({ host: '127.0.0.1', port: proxy.outbound, method: 'POST', path: '/chunked-up', headers: { host: 'sink' }, agent: false });
+    const response = new Promise<IncomingMessage>((resolve, reject) => req.on('response', resolve).on('error', reject));
+    await pipeline(Readable.from(numberedChunks(SMALL_TOTAL, hash)), req);
+    const res = await response;
+    let text = '';
+    for await (const chunk of res) text += String(chunk);
+    expect(JSON.parse(text)).toEqual({ bytes: SMALL_TOTAL, sha256: hash.digest('hex'), state: 'complete' });
+    expect(uploads.get('/chunked-up')?.state).toBe('complete');
+
+    const down = await get(proxy.outbound, 'source', '/chunked-down');
+    expect(down.headers['transfer-encoding']).toBe('chunked');
+    const got = await readPaced(down, 1000 * MiB);
+    await eventually(() => sent.has('/chunked-down'), 2_000, 'the source to finish writing');
+    expect(got).toEqual({ bytes: SMALL_TOTAL, sha256: sent.get('/chunked-down') });
+  });
+
+  it('sends an upload with Expect: 100-continue on after the interim answer', async () => {
+    const hash = createHash('sha256');
+    const req = request({
+      host: '127.0.0.1',
+      port: proxy.outbound,
+      method: 'PUT',
+      path: '/expect',
+      headers: { host: 'sink', expect: '100-continue', 'content-length': 4 * MiB },
+      agent: false,
+    });
+    const response = new Promise<IncomingMessage>((resolve, reject) => req.on('response', resolve).on('error', reject));
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('no 100 Continue within 2 s')), 2_000);
+      req.on('continue', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+    await pipeline(Readable.from(numberedChunks(4 * MiB, hash)), req);
+    const res = await response;
+    let text = '';
+    for await (const chunk of res) text += String(chunk);
+    expect(res.statusCode).toBe(200);
+    expect(JSON.parse(text)).toEqual({ bytes: 4 * MiB, sha256: hash.digest('hex'), state: 'complete' });
+  });
+
+  it('passes a client abort mid-download on to the upstream and keeps serving', async () => {
+    const res = await get(proxy.outbound, 'source', '/abandoned');
+    let bytes = 0;
+    await new Promise<void>((resolve) => {
+      res.on('data', (chunk: Buffer) => {
+        bytes += chunk.length;
+        if (bytes >= MiB) {
+          res.destroy();
+          resolve();
+        }
+      });
+    });
+    // The source's write fails instead of going on (or waiting) for the other 99 MiB.
+    await eventually(() => sent.get('/abandoned') === 'cut', 5_000, 'the source to see the abort');
+    await eventually(async () => (await activeRequests(proxy.admin, 'source.default')) === 0, 5_000, 'active_requests of source to return to 0');
+    expect((await getText(proxy.outbound, 'source', '/small')).body).toBe('small');
+  });
+
+  it.each(['/cut-length', '/cut-chunked'])('cuts the response short when the upstream dies mid-body (%s), never ends it cleanly', async (path) => {
+    const res = await get(proxy.outbound, 'source', path);
+    expect(res.statusCode).toBe(200);
+    const outcome = await readPaced(res, 1000 * MiB).then(
+      (r) => `ended cleanly after ${r.bytes} bytes`,
+      (err: Error) => `cut: ${err.message}`,
+    );
+    expect(outcome).toMatch(/^cut: /);
+    expect((await getText(proxy.outbound, 'source', '/small')).body).toBe('small');
   });
 });
 

@@ -12,7 +12,8 @@ export async function watchConfig(path: string, onChange: () => void): Promise<F
   const file = isDir ? undefined : basename(path);
   let timer: NodeJS.Timeout | undefined;
   const watcher = watch(dir, { persistent: false, recursive: isDir }, (_event, name) => {
-    if (file !== undefined && name !== null && name !== file) return;
+    // A Kubernetes ConfigMap mount changes a file by swapping its `..data` symlink, not the file itself.
+    if (file !== undefined && name !== null && name !== file && !name.startsWith('..')) return;
     clearTimeout(timer);
     timer = setTimeout(onChange, DEBOUNCE_MS);
   });

@@ -71,6 +71,8 @@ export interface ProxyOptions {
   readonly appPort?: number;
   /** Extra flags, e.g. ['--drain-timeout', '2s']. */
   readonly args?: readonly string[];
+  /** A config file or directory laid out by the test, used instead of the one `files` are written to. */
+  readonly config?: string;
 }
 
 /** Starts `meshlight proxy` on free loopback ports and waits until /healthz/ready answers 200. */
@@ -78,7 +80,7 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyProcess> {
   const dir = await configDir(opts.files);
   const [outbound, inbound, admin] = [await freePort(), await freePort(), await freePort()];
   const args = [
-    'proxy', '--config', dir, '--bind-address', '127.0.0.1',
+    'proxy', '--config', opts.config ?? dir, '--bind-address', '127.0.0.1',
     '--outbound-port', String(outbound), '--inbound-port', String(inbound), '--admin-port', String(admin),
     ...(opts.service !== undefined ? ['--service', opts.service] : []),
     ...(opts.appPort !== undefined ? ['--app-port', String(opts.appPort)] : []),
