@@ -105,6 +105,15 @@ describe('admin endpoints', () => {
     expect(ep('web.default')).toEqual([]);
   });
 
+  it('writes its diagnostics to stderr, leaving stdout to access-log lines (JSON)', async () => {
+    await call(proxy.outbound, 'web');
+    await call(proxy.outbound, 'nowhere');
+    expect(proxy.output.stderr).toContain(`listening: outbound 127.0.0.1:${proxy.outbound}`);
+    for (const line of proxy.output.stdout.split('\n').filter((l) => l !== '')) {
+      expect(() => JSON.parse(line) as unknown, line).not.toThrow();
+    }
+  });
+
   it('answers an unknown admin path with 404 and the list of endpoints', async () => {
     const res = await admin(proxy.admin, '/nope');
     expect(res.status).toBe(404);
@@ -180,6 +189,65 @@ describe('hot reload', () => {
     expect(dump.version).not.toBe(v1);
     expect(dump.last_rejected).toBeUndefined();
     console.info(`hot reload: valid change served ${appliedMs} ms after the write`);
+  });
+});
+
+describe('hot reload and what is already running', () => {
+  const ups: Upstream[] = [];
+  let proxy: ProxyProcess | undefined;
+
+  afterEach(async () => {
+    await proxy?.stop();
+    proxy = undefined;
+    await Promise.all(ups.splice(0).map((u) => u.close()));
+  });
+
+  it('lets a request in flight finish on the config it started with, even when the change removes its service', async () => {
+    const slow = await startUpstream('slow', (req: IncomingMessage, res: ServerResponse) => {
+      req.resume();
+      setTimeout(() => res.end('slow'), 800);
+    });
+    const other = await startUpstream('other');
+    ups.push(slow, other);
+    proxy = await startProxy({ files: { 'mesh.yaml': `${meshService('slow', [slow.port])}---\n${meshService('other', [other.port])}` } });
+    const p = proxy;
+    const v1 = (await configDump(p.admin)).version;
+    const pending = call(p.outbound, 'slow');
+    await eventually(() => slow.seen.length === 1, 2_000, 'the request to reach the upstream');
+    await writeFile(join(p.configDir, 'mesh.yaml'), meshService('other', [other.port]));
+    await eventually(async () => (await configDump(p.admin)).version !== v1, 3_000, 'the change to apply');
+    expect((await call(p.outbound, 'slow')).status).toBe(404);
+    const r = await pending;
+    expect(`${r.status} ${r.body}`).toBe('200 slow');
+  });
+
+  it('keeps the keep-alive connections to an endpoint across a reload', async () => {
+    const a = await startUpstream('a');
+    ups.push(a);
+    let connections = 0;
+    a.server.on('connection', () => connections++);
+    proxy = await startProxy({ files: { 'mesh.yaml': meshService('a', [a.port]) } });
+    const p = proxy;
+    for (let i = 0; i < 5; i++) expect((await call(p.outbound, 'a')).body).toBe('a');
+    const v1 = (await configDump(p.admin)).version;
+    await writeFile(join(p.configDir, 'mesh.yaml'), `${meshService('a', [a.port])}---\n${meshService('b', [a.port])}`);
+    await eventually(async () => (await configDump(p.admin)).version !== v1, 3_000, 'the change to apply');
+    for (let i = 0; i < 5; i++) expect((await call(p.outbound, i % 2 === 0 ? 'a' : 'b')).body).toBe('a');
+    expect(connections).toBe(1);
+  });
+
+  it('keeps serving when every config file is removed, and picks the config up again when it is back', async () => {
+    const a = await startUpstream('a');
+    ups.push(a);
+    proxy = await startProxy({ files: { 'mesh.yaml': meshService('a', [a.port]) } });
+    const p = proxy;
+    const file = join(p.configDir, 'mesh.yaml');
+    await rm(file);
+    await eventually(async () => ((await configDump(p.admin)).last_rejected ?? []).some((l) => l.includes('no .yaml or .yml files')), 3_000, 'the empty directory to be rejected');
+    expect((await call(p.outbound, 'a')).body).toBe('a');
+    await writeFile(file, `${meshService('a', [a.port])}---\n${meshService('b', [a.port])}`);
+    await eventually(async () => (await call(p.outbound, 'b')).status === 200, 3_000, 'the new config to apply');
+    expect((await configDump(p.admin)).last_rejected).toBeUndefined();
   });
 });
 
@@ -436,12 +504,20 @@ describe('startup', () => {
     expect(r.stdout).toBe('');
   });
 
+  it('exits 1 and names the path when the config does not exist', async () => {
+    const r = await cli(['proxy', '--config', '/nonexistent/mesh.yaml', '--outbound-port', '0', '--admin-port', '0']);
+    expect(r.stderr).toMatch(/^\/nonexistent\/mesh\.yaml:1:1: cannot read: ENOENT/m);
+    expect(r.code).toBe(1);
+  });
+
   it.each([
     [['--bogus'], /^meshlight proxy: .*'--bogus'.*\n$/],
     [['--outbound-port', 'abc'], /^meshlight proxy: --outbound-port must be a port number 0-65535, got 'abc'\n$/],
     [['--admin-port=70000'], /^meshlight proxy: --admin-port must be a port number 0-65535, got '70000'\n$/],
     [['--drain-timeout', 'soon'], /^meshlight proxy: --drain-timeout must be a duration like 250ms, 5s or 1m, got 'soon'\n$/],
     [['--log-level', 'loud'], /^meshlight proxy: --log-level must be one of .*, got 'loud'\n$/],
+    [['--outbound-port'], /^meshlight proxy: .*'--outbound-port.*\n$/],
+    [['extra'], /^meshlight proxy: .*'extra'.*\n$/],
   ])('exits 2 with a one-line reason for %j', async (flags, reason) => {
     const dir = await configDir({ 'mesh.yaml': meshService('a', [1]) });
     const r = await cli(['proxy', '--config', dir, ...flags]);
@@ -455,13 +531,13 @@ describe('startup', () => {
     expect(r.code).toBe(2);
   });
 
-  it.each(['outbound', 'admin'])('exits 1 with a clear message when the %s port is taken', async (which) => {
+  it.each(['outbound', 'inbound', 'admin'])('exits 1 with a clear message when the %s port is taken', async (which) => {
     blocker = createServer();
     await new Promise<void>((res) => blocker!.listen(0, '127.0.0.1', res));
     const taken = (blocker.address() as AddressInfo).port;
-    const free = String(await freePort());
     const dir = await configDir({ 'mesh.yaml': meshService('a', [1]) });
-    const ports = which === 'outbound' ? ['--outbound-port', String(taken), '--admin-port', free] : ['--outbound-port', free, '--admin-port', String(taken)];
+    const ports: string[] = ['--bind-address', '127.0.0.1', '--app-port', '1'];
+    for (const name of ['outbound', 'inbound', 'admin']) ports.push(`--${name}-port`, name === which ? String(taken) : String(await freePort()));
     const r = runCli(['proxy', '--config', dir, ...ports]);
     const code = await r.exited;
     expect(r.output.stderr).toContain(`cannot open the ${which} listener on 127.0.0.1:${taken}: address already in use`);
@@ -473,9 +549,12 @@ describe('startup', () => {
     expect(r.code).toBe(0);
     expect(r.stderr).toBe('');
     expect(r.stdout).toMatch(/^usage: meshlight proxy /);
-    for (const flag of ['config', 'service', 'namespace', 'app-port', 'outbound-port', 'inbound-port', 'admin-port', 'bind-address', 'drain-timeout', 'log-level']) {
-      expect(r.stdout).toMatch(new RegExp(`^  --${flag} .*\\S`, 'm'));
-    }
+    const flags = ['config', 'service', 'namespace', 'app-port', 'outbound-port', 'inbound-port', 'admin-port', 'bind-address', 'drain-timeout',
+      'connect-timeout', 'request-headers-timeout', 'max-request-headers-kb', 'log-level'];
+    // One row per flag, its help in a column of its own (at least two spaces after the flag).
+    for (const flag of flags) expect(r.stdout).toMatch(new RegExp(`^  --${flag} VALUE {2,}\\S`, 'm'));
+    const columns = new Set([...r.stdout.matchAll(/^  --\S+(?: VALUE)? +(?=\S)/gm)].map((m) => m[0].length));
+    expect(columns.size).toBe(1);
   });
 
   it('lists the commands with meshlight --help and exits 0; an unknown command exits 2', async () => {

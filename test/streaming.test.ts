@@ -92,6 +92,12 @@ describe('streaming through the outbound listener', () => {
     // The sink reads uploads at SLOW_RATE and answers with what it got.
     sink = await startUpstream('sink', (req: IncomingMessage, res: ServerResponse) => {
       const path = req.url ?? '';
+      if (path === '/too-large') {
+        // Refuses the upload without reading it, as servers with a body size limit do.
+        res.writeHead(413, { 'content-type': 'text/plain', connection: 'close' });
+        res.end('too large\n');
+        return;
+      }
       const hash = createHash('sha256');
       let bytes = 0;
       const start = Date.now();
@@ -305,6 +311,29 @@ describe('streaming through the outbound listener', () => {
       (err: Error) => `cut: ${err.message}`,
     );
     expect(outcome).toMatch(/^cut: /);
+    expect((await getText(proxy.outbound, 'source', '/small')).body).toBe('small');
+  });
+
+  it('passes on an upstream answer that comes before the upload is read (413), without waiting for the body', async () => {
+    const req = request({
+      host: '127.0.0.1',
+      port: proxy.outbound,
+      method: 'POST',
+      path: '/too-large',
+      headers: { host: 'sink', 'content-length': TOTAL },
+      agent: false,
+    });
+    req.on('error', () => undefined); // the connection may be closed while we still write
+    const response = new Promise<IncomingMessage>((resolve) => req.on('response', resolve));
+    const hash = createHash('sha256');
+    for (const chunk of numberedChunks(2 * MiB, hash)) req.write(chunk);
+    const res = await Promise.race([response, new Promise<undefined>((done) => setTimeout(() => done(undefined), 5_000))]);
+    expect(res?.statusCode).toBe(413);
+    let text = '';
+    for await (const chunk of res!) text += String(chunk);
+    expect(text).toBe('too large\n');
+    req.destroy();
+    await eventually(async () => (await activeRequests(proxy.admin, 'sink.default')) === 0, 5_000, 'active_requests of sink to return to 0');
     expect((await getText(proxy.outbound, 'source', '/small')).body).toBe('small');
   });
 });

@@ -44,12 +44,14 @@ export function parseFlags(argv: string[], specs: FlagSpecs, allowPositionals: b
 }
 
 export function helpText(usage: string, specs: FlagSpecs): string {
-  const rows = Object.entries(specs).map(([name, spec]) => {
-    const flag = spec.type === 'string' ? `--${name} VALUE` : `--${name}`;
+  const flags = Object.entries(specs).map(([name, spec]) => [spec.type === 'string' ? `--${name} VALUE` : `--${name}`, spec] as const);
+  // One column for the help, wide enough for the longest flag.
+  const width = Math.max(28, ...flags.map(([flag]) => flag.length + 1));
+  const rows = flags.map(([flag, spec]) => {
     const def = spec.default !== undefined ? ` (default ${spec.default})` : '';
-    return `  ${flag.padEnd(28)} ${spec.help}${def}`;
+    return `  ${flag.padEnd(width)} ${spec.help}${def}`;
   });
-  return `usage: ${usage}\n\nflags:\n${rows.join('\n')}\n  ${'--help'.padEnd(28)} this text\n`;
+  return `usage: ${usage}\n\nflags:\n${rows.join('\n')}\n  ${'--help'.padEnd(width)} this text\n`;
 }
 
 export function stringFlag(parsed: Parsed, name: string): string | undefined {
