@@ -6,7 +6,7 @@ import { connect, createServer, type AddressInfo, type Server } from 'node:net';
 import { join } from 'node:path';
 import { Client } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { call, connectionRefused, freePort, startUpstream, type Upstream } from './helpers/net.js';
+import { call, connectionRefused, freePort, startBlackhole, startUpstream, type Upstream } from './helpers/net.js';
 import { cli, configDir, eventually, meshService, runCli, startProxy, type ProxyProcess } from './helpers/processes.js';
 
 /** An HTTPRoute for service `web` sending everything to `backends` (`name` or `name=weight`). */
@@ -486,6 +486,45 @@ describe('SIGTERM drain', () => {
     await eventually(() => slow.abandoned === 1, 2_000, 'the upstream to see the request cancelled');
   });
 });
+
+describe('SIGTERM drain with an upstream that never accepts', () => {
+  let hole: { port: number; close(): void } | undefined;
+  let proxy: ProxyProcess | undefined;
+
+  afterEach(async () => {
+    await proxy?.stop('SIGKILL');
+    hole?.close();
+  });
+
+  it('exits soon after --drain-timeout even while an upstream connect hangs', async () => {
+    hole = await startBlackhole();
+    proxy = await startProxy({ files: { 'mesh.yaml': meshService('hole', [hole.port]) }, args: ['--drain-timeout', '1s', '--connect-timeout', '10s'] });
+    const p = proxy;
+    let outcome = 'pending';
+    void call(p.outbound, 'hole').then(
+      (r) => (outcome = `answered ${r.status}`),
+      () => (outcome = 'cut'),
+    );
+    // The request is waiting for a connection that does not come.
+    await eventually(async () => (await activeRequests(p.admin, 'hole.default')) === 1, 2_000, 'the request to be in flight');
+    await sleep(300);
+    expect(outcome).toBe('pending');
+
+    const t0 = Date.now();
+    p.proc.kill('SIGTERM');
+    const code = await p.exited;
+    const took = Date.now() - t0;
+    expect(code).toBe(0);
+    expect(took).toBeLessThan(1_800);
+    expect(outcome).toBe('cut');
+  });
+});
+
+async function activeRequests(adminPort: number, cluster: string): Promise<number> {
+  const res = await admin(adminPort, '/clusters');
+  const body = (await res.json()) as { clusters: { name: string; endpoints: { active_requests: number }[] }[] };
+  return body.clusters.find((c) => c.name === cluster)?.endpoints.reduce((n, e) => n + e.active_requests, 0) ?? -1;
+}
 
 describe('startup', () => {
   let blocker: Server | undefined;

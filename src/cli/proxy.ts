@@ -67,5 +67,7 @@ export async function run(argv: string[]): Promise<number> {
   });
   log.info(`${signal}: draining`);
   await sidecar.stop();
+  // Drained. An upstream connect still pending (a host that drops SYNs) must not hold the exit until its timeout.
+  setTimeout(() => process.exit(0), 200).unref();
   return 0;
 }

@@ -107,11 +107,12 @@ export class Sidecar implements TrafficState {
       for (const s of this.dataServers) s.closeIdleConnections();
       await new Promise((res) => setTimeout(res, 25));
     }
-    if (this.inFlight > 0) log.warn(`drain time ${drainTimeoutMs} ms passed with ${this.inFlight} requests in flight: closing them`);
+    const timedOut = this.inFlight > 0;
+    if (timedOut) log.warn(`drain time ${drainTimeoutMs} ms passed with ${this.inFlight} requests in flight: closing them`);
     for (const s of this.dataServers) s.closeAllConnections();
     this.adminServer?.closeAllConnections();
     this.adminServer?.close();
-    await this.clusters.close();
+    await this.clusters.close(timedOut);
     log.info('stopped');
   }
 }

@@ -2,6 +2,7 @@
 import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { connect, createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
 import { readFile } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
 
 export async function freePort(): Promise<number> {
   const srv = createNetServer();
@@ -163,4 +164,31 @@ export function connectionRefused(port: number): Promise<boolean> {
     });
     s.on('error', (err: NodeJS.ErrnoException) => resolve(err.code === 'ECONNREFUSED'));
   });
+}
+
+/**
+ * A loopback port where TCP connects hang, like a host that drops SYNs: a child process listens with a
+ * backlog of 1 and never accepts (its event loop is blocked), and the backlog is filled up front.
+ */
+export async function startBlackhole(): Promise<{ port: number; close(): void }> {
+  const script =
+    "require('net').createServer().listen({ port: 0, host: '127.0.0.1', backlog: 1 }, function () {" +
+    "  process.stdout.write(this.address().port + '\\n');" +
+    '  setTimeout(() => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 60000), 50);' +
+    '});';
+  const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise<number>((res, rej) => {
+    child.stdout!.once('data', (d: Buffer) => res(Number(String(d).trim())));
+    child.once('exit', (code) => rej(new Error(`blackhole exited (${code})`)));
+  });
+  await new Promise((res) => setTimeout(res, 200)); // its loop is blocked from now on
+  const fillers: Socket[] = [];
+  for (let i = 0; i < 4; i++) fillers.push(connect(port, '127.0.0.1').on('error', () => undefined));
+  return {
+    port,
+    close() {
+      for (const s of fillers) s.destroy();
+      child.kill('SIGKILL');
+    },
+  };
 }

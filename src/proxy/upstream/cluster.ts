@@ -57,8 +57,9 @@ export class ClusterManager {
     return clusters;
   }
 
-  async close(): Promise<void> {
-    await Promise.all([...this.byAddress.values()].map((ep) => ep.pool.close()));
+  /** `force`: abort what is still in flight (a connect may hang until its timeout) instead of waiting for it. */
+  async close(force = false): Promise<void> {
+    await Promise.all([...this.byAddress.values()].map((ep) => (force ? ep.pool.destroy() : ep.pool.close())));
     this.byAddress.clear();
   }
 }
