@@ -190,6 +190,18 @@ describe('hot reload', () => {
     expect(dump.last_rejected).toBeUndefined();
     console.info(`hot reload: valid change served ${appliedMs} ms after the write`);
   });
+
+  it('clears the rejection when a broken file is put back the way it was', async () => {
+    await writeFile(routeFile, webRoute('b'));
+    await eventually(async () => (await call(proxy.outbound, 'web')).body === 'b', 3_000, 'web to route to b');
+    const good = (await configDump(proxy.admin)).version;
+    await writeFile(routeFile, webRoute('ghost'));
+    await eventually(async () => (await configDump(proxy.admin)).last_rejected !== undefined, 3_000, 'the change to be rejected');
+    await writeFile(routeFile, webRoute('b'));
+    await eventually(async () => (await configDump(proxy.admin)).last_rejected === undefined, 3_000, 'the rejection to be cleared');
+    expect((await configDump(proxy.admin)).version).toBe(good);
+    expect((await call(proxy.outbound, 'web')).body).toBe('b');
+  });
 });
 
 describe('hot reload and what is already running', () => {

@@ -89,6 +89,11 @@ export class Sidecar implements TrafficState {
     const result = await loadConfig([opts.configPath], { defaultNamespace: opts.namespace });
     if (result.ok) {
       if (result.snapshot.version !== this.plan?.snapshot.version) this.apply(result.snapshot);
+      else if (this.rejected.length > 0) {
+        // The broken change was undone: the files are the serving version again.
+        this.rejected = [];
+        opts.log.info(`config back to version ${result.snapshot.version}`);
+      }
       return;
     }
     this.rejected = result.errors;
