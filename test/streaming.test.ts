@@ -93,9 +93,11 @@ describe('streaming through the outbound listener', () => {
     sink = await startUpstream('sink', (req: IncomingMessage, res: ServerResponse) => {
       const path = req.url ?? '';
       if (path === '/too-large') {
-        // Refuses the upload without reading it, as servers with a body size limit do.
-        res.writeHead(413, { 'content-type': 'text/plain', connection: 'close' });
+        // Refuses the upload before reading it, as servers with a body size limit do; then drains it rather
+        // than closing on unread data (a reset could destroy the answer in the peer's receive buffer).
+        res.writeHead(413, { 'content-type': 'text/plain' });
         res.end('too large\n');
+        req.resume();
         return;
       }
       const hash = createHash('sha256');
