@@ -1,0 +1,82 @@
+// `meshlight demo`: the apps, a sidecar beside each, generated traffic, and what to try meanwhile.
+import type { Server } from 'node:http';
+import { startApp } from './apps.js';
+import { DEMO_CONFIG, startSidecar, stopSidecar, waitReady, type Sidecar } from './sidecars.js';
+import { DEMO_INSTANCES } from './topology.js';
+import { startTraffic, TrafficCounts } from './traffic.js';
+
+export interface DemoOptions {
+  /** Undefined: until SIGINT/SIGTERM. */
+  readonly durationMs: number | undefined;
+  readonly rps: number;
+  readonly logLevel: string;
+}
+
+function banner(): string {
+  const at = (instance: string) => DEMO_INSTANCES.find((a) => a.instance === instance)!;
+  const [frontend, orders] = [at('frontend'), at('orders-v1')];
+  const rows = DEMO_INSTANCES.map((a) =>
+    `  ${a.instance.padEnd(10)} app :${a.appPort}  sidecar inbound :${a.inbound}  outbound :${a.outbound}  admin :${a.admin}`);
+  const tryRows: [string, string][] = [
+    [`curl -s http://127.0.0.1:${frontend.inbound}/`, 'into frontend, through its sidecar'],
+    [`curl -s -H 'Host: orders' http://127.0.0.1:${frontend.outbound}/orders`, 'as frontend calls orders (canary split)'],
+    [`curl -s -H 'Host: payments' -X POST http://127.0.0.1:${orders.outbound}/charge`, 'as orders calls payments (2s timeout)'],
+    [`curl -si -H 'Host: nope' http://127.0.0.1:${frontend.outbound}/`, 'unknown service: 404, x-meshlight-flags: NR'],
+    [`curl -s http://127.0.0.1:${frontend.admin}/config_dump`, "frontend's sidecar: the active config"],
+    [`curl -s http://127.0.0.1:${frontend.admin}/clusters`, 'its upstreams and their state'],
+  ];
+  const width = Math.max(...tryRows.map(([c]) => c.length));
+  const tries = tryRows.map(([c, why]) => `  ${c.padEnd(width)}  # ${why}`);
+  return `meshlight demo: frontend -> orders (v1 90% / v2 10%) -> inventory, payments; each app behind its own sidecar
+
+${rows.join('\n')}
+
+Try:
+${tries.join('\n')}
+Config: ${DEMO_CONFIG} (watched: edit the orders weights and watch the split move)
+`;
+}
+
+export async function runDemo(opts: DemoOptions): Promise<number> {
+  const servers: Server[] = [];
+  const sidecars: Sidecar[] = [];
+  const counts = new TrafficCounts();
+  let traffic: { stop(): Promise<void> } | undefined;
+  let summary: NodeJS.Timeout | undefined;
+  let code = 0;
+  try {
+    for (const app of DEMO_INSTANCES) servers.push(await startApp(app));
+    for (const app of DEMO_INSTANCES) sidecars.push(startSidecar(app, opts.logLevel));
+    await Promise.all(sidecars.map(waitReady));
+    process.stdout.write(banner());
+    traffic = startTraffic(DEMO_INSTANCES[0]!.inbound, opts.rps, counts);
+    process.stdout.write(`\ngenerating ${opts.rps} requests/s into frontend; a summary every 5 s${opts.durationMs === undefined ? '; Ctrl-C stops' : ''}\n`);
+    summary = setInterval(() => process.stdout.write(`traffic: ${counts.summary()}\n`), 5_000);
+    const died = new Promise<string>((res) => {
+      for (const s of sidecars) s.proc.once('exit', (c) => res(`the ${s.app.instance} sidecar exited (${c})`));
+    });
+    const reason = await Promise.race([
+      died,
+      new Promise<string>((res) => {
+        process.once('SIGINT', () => res('SIGINT'));
+        process.once('SIGTERM', () => res('SIGTERM'));
+        if (opts.durationMs !== undefined) setTimeout(res, opts.durationMs, 'duration reached').unref();
+      }),
+    ]);
+    if (reason.startsWith('the ')) {
+      process.stderr.write(`meshlight demo: ${reason}\n`);
+      code = 1;
+    }
+  } catch (err) {
+    process.stderr.write(`meshlight demo: ${(err as Error).message}\n`);
+    code = 1;
+  } finally {
+    clearInterval(summary);
+    await traffic?.stop();
+    await Promise.all(sidecars.map(stopSidecar));
+    await Promise.all(servers.map((s) => new Promise((res) => s.close(res))));
+    for (const s of servers) s.closeAllConnections();
+  }
+  if (counts.sent > 0) process.stdout.write(`final: ${counts.summary()}\n`);
+  return code;
+}

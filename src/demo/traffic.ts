@@ -1,0 +1,54 @@
+// Steady generated traffic into the frontend's sidecar, counted by status and by the orders version
+// that answered, so the canary split is visible.
+import { Agent } from 'node:http';
+import { call } from './apps.js';
+
+export class TrafficCounts {
+  sent = 0;
+  readonly byStatus = new Map<number, number>();
+  readonly byOrdersVersion = new Map<string, number>();
+
+  record(status: number, ordersVersion: string | undefined): void {
+    this.byStatus.set(status, (this.byStatus.get(status) ?? 0) + 1);
+    if (ordersVersion !== undefined) this.byOrdersVersion.set(ordersVersion, (this.byOrdersVersion.get(ordersVersion) ?? 0) + 1);
+  }
+
+  /** e.g. `sent 300 | 200: 281, 502: 15, 504: 4 | orders v1 271 (90%), v2 29 (10%)` */
+  summary(): string {
+    const answered = [...this.byStatus.values()].reduce((a, b) => a + b, 0);
+    const statuses = [...this.byStatus].sort(([a], [b]) => a - b).map(([s, n]) => `${s === 0 ? 'failed' : s}: ${n}`);
+    const total = [...this.byOrdersVersion.values()].reduce((a, b) => a + b, 0);
+    const versions = [...this.byOrdersVersion].sort().map(([v, n]) => `${v} ${n} (${Math.round((100 * n) / total)}%)`);
+    return `sent ${this.sent}, answered ${answered} | ${statuses.join(', ') || '-'} | orders ${versions.join(', ') || '-'}`;
+  }
+}
+
+function ordersVersion(body: string): string | undefined {
+  try {
+    return (JSON.parse(body) as { calls?: { orders?: { version?: string } } }).calls?.orders?.version;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Sends `rps` requests a second to 127.0.0.1:port until stopped; at most 200 in flight. */
+export function startTraffic(port: number, rps: number, counts: TrafficCounts): { stop(): Promise<void> } {
+  const agent = new Agent({ keepAlive: true, maxSockets: 50 });
+  const pending = new Set<Promise<void>>();
+  const timer = setInterval(() => {
+    if (pending.size >= 200) return;
+    counts.sent++;
+    const p = call(agent, port, 'frontend', 'GET', '/').then((r) => {
+      counts.record(r.status, ordersVersion(r.body));
+      pending.delete(p);
+    });
+    pending.add(p);
+  }, 1000 / rps);
+  return {
+    async stop() {
+      clearInterval(timer);
+      await Promise.all(pending);
+      agent.destroy();
+    },
+  };
+}
