@@ -23,7 +23,7 @@ function echoUpstream(name: string): Promise<Upstream> {
       res.setHeader('x-upstream', name);
       res.setHeader('x-drop', 'yes');
       res.setHeader('content-type', 'application/json');
-      res.end(JSON.stringify({ name, method: req.method, url: req.url, headers: req.headers } satisfies Echo));
+      res.end(JSON.stringify({ name, method: req.method ?? '', url: req.url ?? '', headers: req.headers } satisfies Echo));
     });
   });
 }

@@ -76,9 +76,10 @@ export function classifyUpstreamError(err: unknown, target: string): ProxyError 
   if (typeof code === 'string') {
     if (CONNECT_CODES.has(code)) return new UpstreamConnectError(`upstream connect error to ${target}: ${detail}`, { cause: err });
     if (TIMEOUT_CODES.has(code)) return new UpstreamTimeoutError(`upstream ${target} timed out: ${detail}`, { cause: err });
-    if (code.startsWith('HPE_') || (err as Error).name === 'HTTPParserError') {
-      return new UpstreamProtocolError(`upstream ${target} sent a malformed response: ${(err as Error).message}`, { cause: err });
-    }
+  }
+  // undici's HTTPParserError often has no code (llhttp's message only), so the name decides.
+  if ((typeof code === 'string' && code.startsWith('HPE_')) || (err as Error | null)?.name === 'HTTPParserError') {
+    return new UpstreamProtocolError(`upstream ${target} sent a malformed response: ${(err as Error).message}`, { cause: err });
   }
   return new UpstreamResetError(`upstream ${target} reset the connection: ${detail}`, { cause: err });
 }

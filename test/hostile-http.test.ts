@@ -1,0 +1,318 @@
+// Clients and upstreams that break the rules, spoken to over raw sockets: the sidecar answers each with
+// a clear status and flag, keeps serving everyone else, and leaks no file descriptors.
+import { readdir } from 'node:fs/promises';
+import { connect, type Socket } from 'node:net';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { call, freePort, rawExchange, startRawUpstream, startUpstream, type Upstream } from './helpers/net.js';
+import { eventually, meshService, startProxy, type ProxyProcess } from './helpers/processes.js';
+
+/** A client connection whose responses are read as they come, for keep-alive and pipelining. */
+class RawConn {
+  readonly socket: Socket;
+  data = '';
+  closed = false;
+  private waiters: (() => void)[] = [];
+
+  constructor(port: number) {
+    this.socket = connect(port, '127.0.0.1');
+    this.socket.setEncoding('latin1');
+    this.socket.on('data', (d: string) => {
+      this.data += d;
+      this.wake();
+    });
+    this.socket.on('close', () => {
+      this.closed = true;
+      this.wake();
+    });
+    this.socket.on('error', () => undefined);
+  }
+
+  private wake(): void {
+    const ws = this.waiters;
+    this.waiters = [];
+    for (const w of ws) w();
+  }
+
+  write(s: string): void {
+    this.socket.write(s);
+  }
+
+  /** Waits until `check(data)` holds, the socket closes, or `ms` pass; returns the data so far. */
+  async until(check: (data: string) => boolean, ms = 3_000): Promise<string> {
+    const deadline = Date.now() + ms;
+    while (!check(this.data) && !this.closed && Date.now() < deadline) {
+      await new Promise<void>((res) => {
+        const t = setTimeout(res, Math.max(1, deadline - Date.now()));
+        this.waiters.push(() => {
+          clearTimeout(t);
+          res();
+        });
+      });
+    }
+    return this.data;
+  }
+
+  /** Waits for `n` complete responses whose bodies are framed by Content-Length (or have none). */
+  async responses(n: number, ms = 3_000): Promise<ParsedResponse[]> {
+    let parsed: ParsedResponse[] = [];
+    await this.until((d) => (parsed = parseResponses(d)).length >= n, ms);
+    return parsed;
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
+}
+
+interface ParsedResponse {
+  status: number;
+  headers: Map<string, string>;
+  body: string;
+}
+
+/** Splits a byte stream into responses framed by Content-Length; a response without one has no body here. */
+function parseResponses(data: string, headRequests = new Set<number>()): ParsedResponse[] {
+  const out: ParsedResponse[] = [];
+  let at = 0;
+  for (;;) {
+    const end = data.indexOf('\r\n\r\n', at);
+    if (end === -1) return out;
+    const lines = data.slice(at, end).split('\r\n');
+    const status = Number(/^HTTP\/1\.1 (\d{3}) /.exec(lines[0]!)?.[1] ?? 0);
+    const headers = new Map<string, string>();
+    for (const l of lines.slice(1)) {
+      const c = l.indexOf(':');
+      headers.set(l.slice(0, c).trim().toLowerCase(), l.slice(c + 1).trim());
+    }
+    const len = headRequests.has(out.length) || status === 204 || status === 304 ? 0 : Number(headers.get('content-length') ?? 0);
+    if (data.length < end + 4 + len) return out;
+    out.push({ status, headers, body: data.slice(end + 4, end + 4 + len) });
+    at = end + 4 + len;
+  }
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((res) => setTimeout(res, ms));
+const fdCount = async (pid: number): Promise<number> => (await readdir(`/proc/${pid}/fd`)).length;
+const statusOf = (raw: string): number => Number(/^HTTP\/1\.1 (\d{3}) /.exec(raw)?.[1] ?? 0);
+const flagOf = (raw: string): string | undefined => /\r\nx-meshlight-flags: ([^\r]*)\r\n/i.exec(raw)?.[1];
+
+describe('hostile HTTP', () => {
+  let proxy: ProxyProcess;
+  let ok: Upstream;
+  let other: Upstream;
+  let smuggle: Upstream;
+  let status: Upstream;
+  let garbage: { port: number; close(): Promise<void> };
+  let reset: { port: number; close(): Promise<void> };
+  let deadPort: number;
+  let fdsAtStart = 0;
+
+  beforeAll(async () => {
+    ok = await startUpstream('ok');
+    other = await startUpstream('other');
+    smuggle = await startUpstream('smuggle');
+    status = await startUpstream('status', (req, res) => {
+      req.resume();
+      req.on('end', () => {
+        const url = req.url ?? '/';
+        if (url === '/204') {
+          res.writeHead(204, { 'x-kind': 'no-content' }).end();
+        } else if (url === '/304') {
+          res.writeHead(304, { etag: '"v1"' }).end();
+        } else if (url.startsWith('/p')) {
+          // Later requests answer sooner, so a proxy that answered out of order would show it.
+          const delay = 150 - Number(url.slice(2)) * 50;
+          setTimeout(() => res.writeHead(200, { 'content-type': 'text/plain' }).end(`body of ${url}`), delay);
+        } else {
+          res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '5' }).end('hello');
+        }
+      });
+    });
+    garbage = await startRawUpstream((s) => s.once('data', () => s.end('THIS IS NOT HTTP\r\n\r\n')));
+    reset = await startRawUpstream((s) => s.once('data', () => s.resetAndDestroy()));
+    deadPort = await freePort();
+    proxy = await startProxy({
+      files: {
+        'mesh.yaml': [
+          meshService('ok', [ok.port]),
+          meshService('smuggle', [smuggle.port]),
+          meshService('status', [status.port]),
+          meshService('garbage', [garbage.port]),
+          meshService('reset', [reset.port]),
+          meshService('dead', [deadPort]),
+          meshService('half', [other.port, deadPort]),
+        ].join('---\n'),
+      },
+      args: ['--request-headers-timeout', '1s'],
+    });
+    expect((await call(proxy.outbound, 'ok')).status).toBe(200);
+    fdsAtStart = await fdCount(proxy.proc.pid!);
+  });
+
+  afterEach(async () => {
+    // Whatever the last case did, the proxy still serves a normal request.
+    expect(proxy.proc.exitCode).toBeNull();
+    const r = await call(proxy.outbound, 'ok', '/after');
+    expect(r.status).toBe(200);
+    expect(r.body).toBe('ok');
+  });
+
+  afterAll(async () => {
+    await proxy?.stop();
+    for (const u of [ok, other, smuggle, status, garbage, reset]) await u?.close();
+  });
+
+  it('answers a malformed request line with 400 and closes', async () => {
+    for (const line of ['GARBAGE\r\n\r\n', 'GET / HTTP/1.1 extra\r\nHost: ok\r\n\r\n', 'GET  HTTP/1.1\r\nHost: ok\r\n\r\n', 'GET / HTTP/1.1\r\nHost ok\r\n\r\n']) {
+      const raw = await rawExchange(proxy.outbound, line);
+      expect(statusOf(raw), JSON.stringify(line)).toBe(400);
+      expect(raw.toLowerCase()).toContain('connection: close');
+    }
+  });
+
+  it('answers an oversized request head with 431', async () => {
+    const raw = await rawExchange(proxy.outbound, `GET / HTTP/1.1\r\nHost: ok\r\nX-Big: ${'a'.repeat(100 * 1024)}\r\n\r\n`);
+    expect(statusOf(raw)).toBe(431);
+    const many = Array.from({ length: 2_000 }, (_, i) => `X-H${i}: ${'v'.repeat(30)}\r\n`).join('');
+    expect(statusOf(await rawExchange(proxy.outbound, `GET / HTTP/1.1\r\nHost: ok\r\n${many}\r\n`))).toBe(431);
+    expect(ok.seen.filter((s) => s.headers['x-big'] !== undefined)).toHaveLength(0);
+  });
+
+  it('rejects Content-Length with Transfer-Encoding (request smuggling) with 400; no smuggled request reaches the upstream', async () => {
+    const smuggled = 'GET /smuggled HTTP/1.1\r\nHost: smuggle\r\n\r\n';
+    const attacks = [
+      `POST /front HTTP/1.1\r\nHost: smuggle\r\nContent-Length: ${5 + smuggled.length}\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n${smuggled}`,
+      `POST /front HTTP/1.1\r\nHost: smuggle\r\nTransfer-Encoding: chunked\r\nContent-Length: 4\r\n\r\n0\r\n\r\n${smuggled}`,
+      `POST /front HTTP/1.1\r\nHost: smuggle\r\nContent-Length: 4\r\nContent-Length: 60\r\n\r\nabcd${smuggled}`,
+      `POST /front HTTP/1.1\r\nHost: smuggle\r\nTransfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n${smuggled}`,
+    ];
+    for (const attack of attacks) {
+      const raw = await rawExchange(proxy.outbound, attack);
+      expect(statusOf(raw), attack.split('\r\n\r\n')[0]).toBe(400);
+      expect(raw.match(/HTTP\/1\.1 /g)).toHaveLength(1);
+    }
+    await sleep(100);
+    expect(smuggle.seen.map((s) => s.url)).not.toContain('/smuggled');
+    expect(smuggle.seen).toHaveLength(0);
+  });
+
+  it('answers 408 to a client that sends its headers too slowly', async () => {
+    const conn = new RawConn(proxy.outbound);
+    const t0 = Date.now();
+    conn.write('GET /slowloris HTTP/1.1\r\nHost: ok\r\n');
+    let i = 0;
+    const drip = setInterval(() => {
+      if (!conn.closed) conn.write(`X-Drip-${i++}: x\r\n`);
+    }, 200);
+    try {
+      const raw = await conn.until((d) => d.includes('\r\n\r\n'), 4_000);
+      expect(statusOf(raw)).toBe(408);
+      const ms = Date.now() - t0;
+      expect(ms).toBeGreaterThanOrEqual(900);
+      expect(ms).toBeLessThan(2_500);
+      await conn.until(() => false, 500);
+      expect(conn.closed).toBe(true);
+    } finally {
+      clearInterval(drip);
+      conn.close();
+    }
+    expect(ok.seen.map((s) => s.url)).not.toContain('/slowloris');
+  });
+
+  it('answers 502 UPE when the upstream answers garbage', async () => {
+    const r = await call(proxy.outbound, 'garbage');
+    expect(r.status).toBe(502);
+    expect(r.headers['x-meshlight-flags']).toBe('UPE');
+  });
+
+  it('answers 502 UC when the upstream resets before answering', async () => {
+    const r = await call(proxy.outbound, 'reset');
+    expect(r.status).toBe(502);
+    expect(r.headers['x-meshlight-flags']).toBe('UC');
+  });
+
+  it('answers 503 UF when nothing listens on the endpoint', async () => {
+    const r = await call(proxy.outbound, 'dead');
+    expect(r.status).toBe(503);
+    expect(r.headers['x-meshlight-flags']).toBe('UF');
+  });
+
+  it('serves every request when one of two endpoints is dead', async () => {
+    const before = other.seen.length;
+    for (let i = 0; i < 10; i++) {
+      const r = await call(proxy.outbound, 'half', `/h${i}`);
+      expect(r.status, `request ${i}`).toBe(200);
+      expect(r.body).toBe('other');
+    }
+    expect(other.seen.length - before).toBe(10);
+  });
+
+  it('answers HEAD with headers and no body, and the connection stays usable', async () => {
+    const conn = new RawConn(proxy.outbound);
+    try {
+      conn.write('HEAD /body HTTP/1.1\r\nHost: status\r\n\r\n');
+      const head = await conn.until((d) => d.includes('\r\n\r\n'));
+      expect(statusOf(head)).toBe(200);
+      expect(head).toMatch(/\r\ncontent-length: 5\r\n/i);
+      await sleep(200);
+      expect(conn.data.endsWith('\r\n\r\n')).toBe(true); // nothing after the head
+      conn.write('GET /body HTTP/1.1\r\nHost: status\r\n\r\n');
+      const rs = parseResponses(await conn.until((d) => parseResponses(d, new Set([0])).length >= 2), new Set([0]));
+      expect(rs.map((r) => [r.status, r.body])).toEqual([
+        [200, ''],
+        [200, 'hello'],
+      ]);
+      expect(conn.closed).toBe(false);
+    } finally {
+      conn.close();
+    }
+  });
+
+  it('sends no body with 204 and 304, and the connection stays usable', async () => {
+    const conn = new RawConn(proxy.outbound);
+    try {
+      for (const [path, code] of [['/204', 204], ['/304', 304]] as const) {
+        const from = conn.data.length;
+        conn.write(`GET ${path} HTTP/1.1\r\nHost: status\r\n\r\n`);
+        const raw = (await conn.until((d) => d.indexOf('\r\n\r\n', from) !== -1)).slice(from);
+        expect(statusOf(raw)).toBe(code);
+        expect(raw).not.toMatch(/\r\ntransfer-encoding:/i);
+        await sleep(150);
+        expect(conn.data.endsWith('\r\n\r\n'), `${code} carried a body`).toBe(true);
+      }
+      expect(conn.data).toMatch(/\r\netag: "v1"\r\n/i);
+      const from = conn.data.length;
+      conn.write('GET /body HTTP/1.1\r\nHost: status\r\n\r\n');
+      const rs = parseResponses((await conn.until((d) => parseResponses(d.slice(from)).length >= 1)).slice(from));
+      expect(rs[0]?.body).toBe('hello');
+    } finally {
+      conn.close();
+    }
+  });
+
+  it('answers three pipelined requests on one socket, in order', async () => {
+    const conn = new RawConn(proxy.outbound);
+    try {
+      conn.write([1, 2, 3].map((i) => `GET /p${i} HTTP/1.1\r\nHost: status\r\n\r\n`).join(''));
+      const raw = await conn.until((d) => (d.match(/body of \/p\d/g) ?? []).length >= 3);
+      expect(raw.match(/body of \/p\d/g)).toEqual(['body of /p1', 'body of /p2', 'body of /p3']);
+      expect(raw.match(/HTTP\/1\.1 200 /g)).toHaveLength(3);
+      expect(conn.closed).toBe(false);
+    } finally {
+      conn.close();
+    }
+  });
+
+  it('answers CONNECT with 405', async () => {
+    const raw = await rawExchange(proxy.outbound, 'CONNECT ok:443 HTTP/1.1\r\nHost: ok:443\r\n\r\n');
+    expect(statusOf(raw)).toBe(405);
+    expect(flagOf(raw)).toBe('DPE');
+  });
+
+  it('has not grown its open file descriptors after all of the above', async () => {
+    // Keep-alive connections to upstreams may still be open; they close after 4 s idle at most.
+    let now = 0;
+    await eventually(async () => (now = await fdCount(proxy.proc.pid!)) <= fdsAtStart + 4, 8_000, `fd count near ${fdsAtStart}`).catch(() => undefined);
+    expect(now).toBeLessThanOrEqual(fdsAtStart + 4);
+  }, 15_000);
+});
