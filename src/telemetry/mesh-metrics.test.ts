@@ -1,0 +1,44 @@
+import { describe, expect, it } from 'vitest';
+import { MAX_SERIES, MeshMetrics } from './mesh-metrics.js';
+
+describe('mesh RED metrics', () => {
+  it('counts requests and observes durations and sizes per label set, in Prometheus text', () => {
+    const m = new MeshMetrics();
+    const route = m.route('source', 'frontend', 'orders', 'orders.canary');
+    route.get('GET', 200, '').record(0.003, 0, 120, undefined);
+    route.get('GET', 200, '').record(0.2, 10, 5_000, undefined);
+    route.get('POST', 503, 'UF').record(0.0004, 50, 40, undefined);
+    const text = m.render(false);
+    const ok = 'reporter="source",source_service="frontend",destination_service="orders",route="orders.canary",method="GET",response_code="200",grpc_status="",response_flags="-"';
+    expect(text).toContain('# TYPE mesh_requests_total counter');
+    expect(text).toContain(`mesh_requests_total{${ok}} 2`);
+    expect(text).toContain('mesh_requests_total{reporter="source",source_service="frontend",destination_service="orders",route="orders.canary",method="POST",response_code="503",grpc_status="",response_flags="UF"} 1');
+    expect(text).toContain(`mesh_request_duration_seconds_bucket{${ok},le="0.0025"} 0`);
+    expect(text).toContain(`mesh_request_duration_seconds_bucket{${ok},le="0.005"} 1`);
+    expect(text).toContain(`mesh_request_duration_seconds_bucket{${ok},le="0.25"} 2`);
+    expect(text).toContain(`mesh_request_duration_seconds_bucket{${ok},le="+Inf"} 2`);
+    expect(text).toContain(`mesh_request_duration_seconds_sum{${ok}} 0.203`);
+    expect(text).toContain(`mesh_response_bytes_bucket{${ok},le="1000"} 1`);
+    expect(text).not.toContain('# {trace_id');
+  });
+
+  it('puts the trace id of a sampled request on its duration bucket as an OpenMetrics exemplar', () => {
+    const m = new MeshMetrics();
+    m.route('destination', 'frontend', 'orders', 'default').get('GET', 200, '').record(0.04, 0, 0, '4bf92f3577b34da6a3ce929d0e0e4736');
+    const om = m.render(true);
+    expect(om).toContain('# TYPE mesh_requests counter');
+    expect(om).toMatch(/mesh_request_duration_seconds_bucket\{[^}]*le="0\.05"\} 1 # \{trace_id="4bf92f3577b34da6a3ce929d0e0e4736"\} 0\.04 \d+\.\d+/);
+    expect(om).toMatch(/mesh_request_duration_seconds_bucket\{[^}]*le="0\.025"\} 0\n/);
+  });
+
+  it('maps unknown methods to OTHER and folds label sets past the cap into one overflow series', () => {
+    const m = new MeshMetrics();
+    const r = m.route('source', 'a', 'b', 'b.0');
+    r.get('PURGE', 200, '').record(0.001, 0, 0, undefined);
+    expect(m.render(false)).toContain('method="OTHER"');
+    for (let i = 0; i < MAX_SERIES + 10; i++) m.route('source', 'a', `svc${i}`, 'x').get('GET', 200, '').record(0.001, 0, 0, undefined);
+    const text = m.render(false);
+    expect(text.match(/^mesh_requests_total\{/gm)!.length).toBe(MAX_SERIES + 1);
+    expect(text).toMatch(/mesh_requests_total\{[^}]*route="overflow"[^}]*\} 11/);
+  });
+});
