@@ -128,7 +128,11 @@ describe('hostile HTTP', () => {
         }
       });
     });
-    garbage = await startRawUpstream((s) => s.once('data', () => s.end('THIS IS NOT HTTP\r\n\r\n')));
+    garbage = await startRawUpstream((s) =>
+      s.once('data', (d: Buffer) =>
+        s.end(d.includes('/bad-header') ? 'HTTP/1.1 200 OK\r\nBad Header: x\r\nContent-Length: 5\r\n\r\nhello' : 'THIS IS NOT HTTP\r\n\r\n'),
+      ),
+    );
     reset = await startRawUpstream((s) => s.once('data', () => s.resetAndDestroy()));
     deadPort = await freePort();
     proxy = await startProxy({
@@ -167,6 +171,24 @@ describe('hostile HTTP', () => {
       const raw = await rawExchange(proxy.outbound, line);
       expect(statusOf(raw), JSON.stringify(line)).toBe(400);
       expect(raw.toLowerCase()).toContain('connection: close');
+    }
+  });
+
+  it('answers a request with two Host headers with 400, calling no upstream (host confusion)', async () => {
+    const before = ok.seen.length;
+    const raw = await rawExchange(proxy.outbound, 'GET /two-hosts HTTP/1.1\r\nHost: ok\r\nHost: smuggle\r\n\r\n');
+    expect(statusOf(raw)).toBe(400);
+    expect(flagOf(raw)).toBe('DPE');
+    expect(raw.toLowerCase()).toContain('connection: close');
+    expect(ok.seen.length).toBe(before);
+    expect(smuggle.seen).toHaveLength(0);
+  });
+
+  it('answers a request target that is neither a path nor an http URL with 400', async () => {
+    for (const req of ['OPTIONS * HTTP/1.1\r\nHost: ok\r\n\r\n', 'GET ftp://ok/x HTTP/1.1\r\nHost: ok\r\n\r\n']) {
+      const raw = await rawExchange(proxy.outbound, req);
+      expect(statusOf(raw), req).toBe(400);
+      expect(flagOf(raw), req).toBe('DPE');
     }
   });
 
@@ -223,6 +245,9 @@ describe('hostile HTTP', () => {
     const r = await call(proxy.outbound, 'garbage');
     expect(r.status).toBe(502);
     expect(r.headers['x-meshlight-flags']).toBe('UPE');
+    const bad = await call(proxy.outbound, 'garbage', '/bad-header');
+    expect(bad.status).toBe(502);
+    expect(bad.headers['x-meshlight-flags']).toBe('UPE');
   });
 
   it('answers 502 UC when the upstream resets before answering', async () => {

@@ -120,6 +120,12 @@ describe('service addressing', () => {
     expect(echo.headers['host']).toBe('orders.default.svc.cluster.local:80');
   });
 
+  it('takes the absolute-form scheme in any case', async () => {
+    const raw = await rawExchange(proxy.outbound, 'GET HTTP://Orders.default/abs HTTP/1.1\r\nHost: nowhere\r\nConnection: close\r\n\r\n');
+    expect(raw).toMatch(/^HTTP\/1\.1 200 /);
+    expect((JSON.parse(raw.slice(raw.indexOf('\r\n\r\n') + 4)) as Echo).url).toBe('/abs');
+  });
+
   it('works for an undici ProxyAgent without tunnelling (HTTP_PROXY=http://127.0.0.1:15001)', async () => {
     const agent = new ProxyAgent({ uri: `http://127.0.0.1:${proxy.outbound}`, proxyTunnel: false });
     try {

@@ -58,6 +58,13 @@ export class UpstreamProtocolError extends ProxyError {
   readonly status = 502;
 }
 
+/** The request cannot be routed as sent (two Host headers, a target that is no path); the connection closes. */
+export class DownstreamProtocolError extends ProxyError {
+  readonly code = 'ML_DOWNSTREAM_PROTOCOL';
+  readonly flag = 'DPE';
+  readonly status = 400;
+}
+
 /** The client went away (or broke its own request body) before the exchange finished. */
 export class DownstreamClosedError extends ProxyError {
   readonly code = 'ML_DOWNSTREAM_CLOSED';

@@ -5,6 +5,7 @@ import { ServerResponse, type IncomingMessage } from 'node:http';
 import type { Dispatcher } from 'undici';
 import {
   DownstreamClosedError,
+  DownstreamProtocolError,
   NoHealthyUpstreamError,
   UpstreamConnectError,
   UpstreamProtocolError,
@@ -59,6 +60,8 @@ export class Exchange implements Dispatcher.DispatchHandler {
   timeoutMs = 0;
   status = 0;
   flag: string | undefined = undefined;
+  /** Set when the head is unusable; the listener answers it with 400 instead of routing. */
+  invalid: DownstreamProtocolError | undefined = undefined;
 
   private state = PENDING;
   private tries = 0;
@@ -92,6 +95,8 @@ export class Exchange implements Dispatcher.DispatchHandler {
       const value = raw[i + 1]!;
       switch (name) {
         case 'host':
+          // Two Host lines: routing by one while the upstream trusts the other is host confusion (RFC 9112 3.2).
+          if (host !== '') this.invalid = new DownstreamProtocolError('more than one Host header');
           host = value;
           break;
         case 'content-length':
@@ -123,13 +128,20 @@ export class Exchange implements Dispatcher.DispatchHandler {
     if (connection !== '') removeConnectionNamed(out, connection);
 
     let target = this.req.url ?? '/';
-    if (target.startsWith('http://')) {
+    if (target.charCodeAt(0) !== 47 /* / */) {
       // Absolute form, from clients using HTTP_PROXY: the target's authority replaces Host (RFC 9112 3.2.2).
-      const slash = target.indexOf('/', 7);
-      host = slash === -1 ? target.slice(7) : target.slice(7, slash);
-      target = slash === -1 ? '/' : target.slice(slash);
-      setHeader(out, 'host', host);
+      // The scheme is case-insensitive; anything else (`*`, a bare authority) has no path to forward.
+      const start = /^https?:\/\//i.exec(target)?.[0].length;
+      if (start === undefined) {
+        this.invalid = new DownstreamProtocolError(`request target ${JSON.stringify(target.slice(0, 100))} is not a path or an http:// URL`);
+      } else {
+        const slash = target.indexOf('/', start);
+        host = slash === -1 ? target.slice(start) : target.slice(start, slash);
+        target = slash === -1 ? '/' : target.slice(slash);
+        setHeader(out, 'host', host);
+      }
     }
+    if (this.invalid !== undefined) this.res.shouldKeepAlive = false;
     this.authority = host;
     const q = target.indexOf('?');
     if (q === -1) {

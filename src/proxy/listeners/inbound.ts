@@ -6,6 +6,10 @@ import type { ProxyPlan } from '../plan.js';
 export function createInboundHandler(traffic: TrafficState, currentPlan: () => ProxyPlan) {
   return function onInboundRequest(req: IncomingMessage, res: ProxyResponse): void {
     const ex = new Exchange(req, res, traffic);
+    if (ex.invalid !== undefined) {
+      ex.fail(ex.invalid);
+      return;
+    }
     const inbound = currentPlan().inbound!;
     ex.chain = inbound.chain;
     ex.send(inbound.cluster, 0);

@@ -8,6 +8,10 @@ import type { ProxyPlan } from '../plan.js';
 export function createOutboundHandler(traffic: TrafficState, currentPlan: () => ProxyPlan) {
   return function onOutboundRequest(req: IncomingMessage, res: ProxyResponse): void {
     const ex = new Exchange(req, res, traffic);
+    if (ex.invalid !== undefined) {
+      ex.fail(ex.invalid);
+      return;
+    }
     const routes = currentPlan().routes.resolve(ex.authority);
     if (routes === undefined) {
       ex.fail(new NoRouteError(ex.authority === '' ? 'no Host header: cannot tell which service is called' : `no service '${ex.authority}' in the mesh`));
