@@ -334,7 +334,23 @@ describe('hostile HTTP', () => {
     expect(flagOf(raw)).toBe('DPE');
   });
 
-  it('has not grown its open file descriptors after all of the above', async () => {
+  it('has not grown its open file descriptors after all of the above, repeated 20 times', async () => {
+    const round = async (): Promise<unknown> =>
+      Promise.all([
+        rawExchange(proxy.outbound, 'GARBAGE\r\n\r\n', 300),
+        rawExchange(proxy.outbound, `GET / HTTP/1.1\r\nHost: ok\r\nX-Big: ${'a'.repeat(70 * 1024)}\r\n\r\n`, 300),
+        rawExchange(proxy.outbound, 'POST / HTTP/1.1\r\nHost: ok\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n', 300),
+        rawExchange(proxy.outbound, 'CONNECT ok:443 HTTP/1.1\r\nHost: ok:443\r\n\r\n', 300),
+        rawExchange(proxy.outbound, 'GET / HTTP/1.1\r\nHost: ok\r\nHost: x\r\n\r\n', 300),
+        call(proxy.outbound, 'garbage'),
+        call(proxy.outbound, 'reset'),
+        call(proxy.outbound, 'dead'),
+        call(proxy.outbound, 'half'),
+        call(proxy.outbound, 'status', '/204'),
+        call(proxy.outbound, 'status', '/body', 'HEAD'),
+        call(proxy.outbound, 'nosuch'),
+      ]);
+    for (let i = 0; i < 20; i++) await round();
     // Keep-alive connections to upstreams may still be open; they close after 4 s idle at most.
     let now = 0;
     await eventually(async () => (now = await fdCount(proxy.proc.pid!)) <= fdsAtStart + 4, 8_000, `fd count near ${fdsAtStart}`).catch(() => undefined);

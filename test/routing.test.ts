@@ -3,7 +3,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Pool, ProxyAgent, request as undiciRequest } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { call, rawExchange, startUpstream, type Upstream } from './helpers/net.js';
+import { call, rawExchange, startRawUpstream, startUpstream, type Upstream } from './helpers/net.js';
 import { meshService, startProxy, type ProxyProcess } from './helpers/processes.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -447,15 +447,35 @@ describe('route filters and timeouts', () => {
 describe('headers the upstream gets', () => {
   let proxy: ProxyProcess;
   let orders: Upstream;
+  let hoppy: { port: number; close(): Promise<void> };
 
   beforeAll(async () => {
     orders = await echoUpstream('orders');
-    proxy = await startProxy({ files: { 'mesh.yaml': meshService('orders', [orders.port]) } });
+    hoppy = await startRawUpstream((s) =>
+      s.on('data', () =>
+        s.write(
+          'HTTP/1.1 200 OK\r\nConnection: keep-alive, X-Upstream-Hop\r\nX-Upstream-Hop: 1\r\nKeep-Alive: timeout=5\r\n' +
+            'Proxy-Connection: keep-alive\r\nUpgrade: h2c\r\nX-Kept: yes\r\nContent-Length: 2\r\n\r\nok',
+        ),
+      ),
+    );
+    proxy = await startProxy({ files: { 'mesh.yaml': `${meshService('orders', [orders.port])}---\n${meshService('hoppy', [hoppy.port])}` } });
   });
 
   afterAll(async () => {
     await proxy?.stop();
     await orders?.close();
+    await hoppy?.close();
+  });
+
+  it('strips hop-by-hop headers from the response too, including those the upstream named in Connection', async () => {
+    const r = await call(proxy.outbound, 'hoppy');
+    expect(r.status).toBe(200);
+    expect(r.body).toBe('ok');
+    expect(r.headers['x-kept']).toBe('yes');
+    for (const name of ['x-upstream-hop', 'proxy-connection', 'upgrade']) expect(r.headers[name], name).toBeUndefined();
+    expect(String(r.headers['connection'] ?? '')).not.toMatch(/x-upstream-hop/i);
+    expect(String(r.headers['keep-alive'] ?? '')).not.toBe('timeout=5');
   });
 
   it('strips hop-by-hop headers, including those named in Connection', async () => {

@@ -219,11 +219,16 @@ export class Exchange implements Dispatcher.DispatchHandler {
     if (statusCode < 200) return true; // informational; the final answer follows
     if (this.state !== PENDING) return false;
     const headers: HeaderList = [];
+    let connection = '';
     for (let i = 0; i < rawHeaders.length; i += 2) {
       const name = rawHeaders[i]!.toString('latin1').toLowerCase();
-      if (HOP_BY_HOP.has(name)) continue;
+      if (HOP_BY_HOP.has(name)) {
+        if (name === 'connection') connection = rawHeaders[i + 1]!.toString('latin1');
+        continue;
+      }
       headers.push(name, rawHeaders[i + 1]!.toString('latin1'));
     }
+    if (connection !== '') removeConnectionNamed(headers, connection);
     this.chain.runResponse(this, headers);
     const res = this.res;
     if (this.traffic.draining) res.shouldKeepAlive = false;
