@@ -328,6 +328,32 @@ describe('hostile HTTP', () => {
     }
   });
 
+  it('keeps a pipelined connection in order through local errors and request bodies the proxy never read', async () => {
+    const conn = new RawConn(proxy.outbound);
+    const get = (host: string, path = '/'): string => `GET ${path} HTTP/1.1\r\nHost: ${host}\r\n\r\n`;
+    try {
+      conn.write(
+        get('ok', '/1') +
+          'POST /2 HTTP/1.1\r\nHost: nosuch\r\nContent-Length: 3\r\n\r\nabc' +
+          get('garbage') +
+          'POST /4 HTTP/1.1\r\nHost: nosuch\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n' +
+          get('status', '/body'),
+      );
+      const rs = await conn.responses(5);
+      expect(rs.map((r) => [r.status, r.headers.get('x-meshlight-flags')])).toEqual([
+        [200, undefined],
+        [404, 'NR'],
+        [502, 'UPE'],
+        [404, 'NR'],
+        [200, undefined],
+      ]);
+      expect(rs[4]!.body).toBe('hello');
+      expect(conn.closed).toBe(false);
+    } finally {
+      conn.close();
+    }
+  });
+
   it('answers CONNECT with 405', async () => {
     const raw = await rawExchange(proxy.outbound, 'CONNECT ok:443 HTTP/1.1\r\nHost: ok:443\r\n\r\n');
     expect(statusOf(raw)).toBe(405);
