@@ -17,6 +17,7 @@ import { FilterChain } from './filters/filter.js';
 import { HOP_BY_HOP, removeHeader, setHeader, type HeaderList } from './headers.js';
 import { errorReply, sendLocalReply, type LocalReply } from './respond.js';
 import type { CompiledRule } from './routing/route-table.js';
+import type { RouteSeries } from '../telemetry/mesh-metrics.js';
 import type { Cluster } from './upstream/cluster.js';
 import type { EndpointState } from './upstream/endpoint.js';
 
@@ -35,11 +36,15 @@ const PENDING = 0;
 const STREAMING = 1;
 const DONE = 2;
 
+/** Names the calling service to the callee's sidecar; stripped from every request on the way in. */
+export const SOURCE_HEADER = 'x-meshlight-source';
+
 /** Connect failures of a body-less request move on to another endpoint, at most this many tries. */
 const MAX_CONNECT_TRIES = 3;
 
 export class Exchange implements Dispatcher.DispatchHandler {
   readonly startMs = Date.now();
+  private readonly startPerf = performance.now();
   readonly method: string;
   /** Path without the query; filters may rewrite it. */
   path = '/';
@@ -60,6 +65,13 @@ export class Exchange implements Dispatcher.DispatchHandler {
   timeoutMs = 0;
   status = 0;
   flag: string | undefined = undefined;
+  /** The metric labels this request is counted under, set by the listener once it is routed. */
+  series: RouteSeries | undefined = undefined;
+  /** The calling service as its sidecar named it (x-meshlight-source), '' when absent. */
+  source = '';
+  /** Request body bytes (Content-Length; a chunked upload counts 0) and response body bytes. */
+  bytesReceived = 0;
+  bytesSent = 0;
   /** Set when the head is unusable; the listener answers it with 400 instead of routing. */
   invalid: DownstreamProtocolError | undefined = undefined;
 
@@ -101,6 +113,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
           break;
         case 'content-length':
           this.hasBody = value !== '0';
+          this.bytesReceived = +value;
           break;
         case 'transfer-encoding':
           this.hasBody = true;
@@ -116,6 +129,9 @@ export class Exchange implements Dispatcher.DispatchHandler {
           break;
         case 'connection':
           connection = value;
+          continue;
+        case SOURCE_HEADER:
+          this.source = value;
           continue;
         // The listener already answered `100 Continue`; the upstream gets the body straight away.
         case 'expect':
@@ -188,6 +204,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
     this.finish();
     this.status = reply.status;
     this.flag = reply.flag;
+    this.bytesSent = reply.body.length;
     if (this.traffic.draining) this.res.shouldKeepAlive = false;
     sendLocalReply(this.res, reply);
   }
@@ -246,6 +263,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
 
   onData(chunk: Buffer): boolean {
     if (this.state !== STREAMING) return false;
+    this.bytesSent += chunk.length;
     if (this.res.write(chunk)) return true;
     if (!this.drainHooked) {
       this.drainHooked = true;
@@ -299,11 +317,15 @@ export class Exchange implements Dispatcher.DispatchHandler {
 
   downstreamClosed(): void {
     this.traffic.inFlight--;
-    if (this.state === DONE) return;
-    this.finish();
-    this.flag = 'DC';
-    const abort = this.abortUpstream;
-    abort?.(new DownstreamClosedError('client closed the connection'));
+    if (this.state !== DONE) {
+      this.finish();
+      this.flag = 'DC';
+      const abort = this.abortUpstream;
+      abort?.(new DownstreamClosedError('client closed the connection'));
+    }
+    this.series
+      ?.get(this.method, this.status, this.flag ?? '')
+      .record((performance.now() - this.startPerf) / 1000, this.bytesReceived, this.bytesSent, undefined);
   }
 
   resume(): void {

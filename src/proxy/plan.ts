@@ -1,6 +1,7 @@
 // Everything a request needs, compiled from one snapshot. A reload builds a new plan and swaps it in;
 // requests keep the plan they started with.
 import type { Snapshot } from '../config/types.js';
+import type { MeshMetrics, RouteSeries } from '../telemetry/mesh-metrics.js';
 import { FilterChain } from './filters/filter.js';
 import { RouteTable } from './routing/route-table.js';
 import type { Cluster, ClusterManager } from './upstream/cluster.js';
@@ -17,6 +18,15 @@ export interface PlanOptions {
 export interface InboundPlan {
   readonly cluster: Cluster;
   readonly chain: FilterChain;
+  /** Metric labels by calling service (`name.namespace`), for the services of the snapshot only: the
+   *  caller's header is untrusted, so anything else is `unknown` and cannot blow up the label set. */
+  readonly seriesBySource: ReadonlyMap<string, RouteSeries>;
+  readonly unknownSource: RouteSeries;
+}
+
+/** How metrics name this sidecar's own service: `name.namespace`, or `unknown` without --service. */
+export function selfName(opts: PlanOptions): string {
+  return opts.service === undefined ? 'unknown' : `${opts.service}.${opts.namespace}`;
 }
 
 export class ProxyPlan {
@@ -27,14 +37,23 @@ export class ProxyPlan {
     readonly routes: RouteTable,
     readonly clusters: ReadonlyMap<string, Cluster>,
     readonly inbound: InboundPlan | undefined,
+    /** This sidecar's service as metrics and the source header name it (see selfName). */
+    readonly self: string,
   ) {}
 }
 
-export function buildPlan(snapshot: Snapshot, opts: PlanOptions, clusterManager: ClusterManager): ProxyPlan {
+export function buildPlan(snapshot: Snapshot, opts: PlanOptions, clusterManager: ClusterManager, metrics: MeshMetrics): ProxyPlan {
   const inboundName = `inbound|${opts.service ?? 'app'}`;
   const extra = opts.appPort !== undefined ? [{ name: inboundName, address: `127.0.0.1:${opts.appPort}` }] : [];
   const clusters = clusterManager.build(snapshot, extra);
-  const routes = new RouteTable(snapshot, clusters, opts.namespace);
-  const inbound = opts.appPort !== undefined ? { cluster: clusters.get(inboundName)!, chain: FilterChain.EMPTY } : undefined;
-  return new ProxyPlan(snapshot, routes, clusters, inbound);
+  const self = selfName(opts);
+  const routes = new RouteTable(snapshot, clusters, opts.namespace, (dst, route) => metrics.route('source', self, dst, route));
+  let inbound: InboundPlan | undefined;
+  if (opts.appPort !== undefined) {
+    const seriesBySource = new Map<string, RouteSeries>();
+    for (const key of snapshot.services.keys()) seriesBySource.set(key, metrics.route('destination', key, self, '-'));
+    const unknownSource = metrics.route('destination', 'unknown', self, '-');
+    inbound = { cluster: clusters.get(inboundName)!, chain: FilterChain.EMPTY, seriesBySource, unknownSource };
+  }
+  return new ProxyPlan(snapshot, routes, clusters, inbound, self);
 }

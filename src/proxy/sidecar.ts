@@ -13,6 +13,8 @@ import { createInboundHandler } from './listeners/inbound.js';
 import { createOutboundHandler } from './listeners/outbound.js';
 import { buildPlan, type PlanOptions, type ProxyPlan } from './plan.js';
 import { ClusterManager } from './upstream/cluster.js';
+import { Telemetry, type PoolState } from '../telemetry/registry.js';
+import { selfName } from './plan.js';
 
 export interface SidecarOptions extends PlanOptions {
   readonly configPath: string;
@@ -43,9 +45,38 @@ export class Sidecar implements TrafficState {
   private adminServer: Server | undefined;
   private watcher: FSWatcher | undefined;
   private reloading = Promise.resolve();
+  private downstreamConnections = 0;
+  readonly telemetry: Telemetry;
 
   constructor(private readonly opts: SidecarOptions) {
     this.clusters = new ClusterManager({ connectTimeoutMs: opts.connectTimeoutMs });
+    this.telemetry = new Telemetry({
+      inFlight: () => this.inFlight,
+      downstreamConnections: () => this.downstreamConnections,
+      pools: () => this.poolStates(),
+    });
+  }
+
+  private *poolStates(): Iterable<PoolState> {
+    for (const c of this.plan?.clusters.values() ?? []) {
+      for (const ep of c.endpoints) {
+        const { connected, running, pending } = ep.pool.stats;
+        yield { service: c.name, endpoint: ep.address, connected, running, pending };
+      }
+    }
+  }
+
+  /** mesh_tcp_connections_* and the open-connections gauge: per connection, never per request. */
+  private countConnections(server: ProxyServer, labels: string): void {
+    const mesh = this.telemetry.mesh;
+    server.on('connection', (socket) => {
+      this.downstreamConnections++;
+      mesh.connectionOpened(labels);
+      socket.once('close', () => {
+        this.downstreamConnections--;
+        mesh.connectionClosed(labels);
+      });
+    });
   }
 
   async start(): Promise<void> {
@@ -55,13 +86,19 @@ export class Sidecar implements TrafficState {
     this.apply(result.snapshot);
     const current = (): ProxyPlan => this.plan!;
 
-    this.adminServer = createAdminServer(() => ({ plan: this.plan, listening: this.listening, draining: this.draining, rejected: this.rejected }));
+    this.adminServer = createAdminServer(
+      () => ({ plan: this.plan, listening: this.listening, draining: this.draining, rejected: this.rejected }),
+      this.telemetry,
+    );
+    const self = selfName(opts);
     await listen(this.adminServer, opts.ports.admin, '127.0.0.1', 'admin');
     const outbound = createProxyServer(opts.limits, createOutboundHandler(this, current));
+    this.countConnections(outbound, `reporter="source",source_service="${self}"`);
     this.dataServers.push(outbound);
     await listen(outbound, opts.ports.outbound, '127.0.0.1', 'outbound');
     if (opts.appPort !== undefined) {
       const inbound = createProxyServer(opts.limits, createInboundHandler(this, current));
+      this.countConnections(inbound, `reporter="destination",destination_service="${self}"`);
       this.dataServers.push(inbound);
       await listen(inbound, opts.ports.inbound, opts.bindAddress, 'inbound');
     }
@@ -74,7 +111,7 @@ export class Sidecar implements TrafficState {
   }
 
   private apply(snapshot: Snapshot): void {
-    this.plan = buildPlan(snapshot, this.opts, this.clusters);
+    this.plan = buildPlan(snapshot, this.opts, this.clusters, this.telemetry.mesh);
     this.rejected = [];
     const { service, namespace, log } = this.opts;
     if (service !== undefined && !snapshot.services.has(`${service}.${namespace}`)) {

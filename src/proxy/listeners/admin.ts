@@ -1,7 +1,8 @@
-// Admin (15000, loopback only): readiness, the active config and the upstream clusters.
+// Admin (15000, loopback only): readiness, the active config, the upstream clusters and metrics.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { formatIssue } from '../../config/load.js';
 import type { ConfigIssue } from '../../config/types.js';
+import type { Telemetry } from '../../telemetry/registry.js';
 import type { ProxyPlan } from '../plan.js';
 
 export interface AdminState {
@@ -12,12 +13,17 @@ export interface AdminState {
   readonly rejected: readonly ConfigIssue[];
 }
 
-export function createAdminServer(state: () => AdminState): Server {
+export function createAdminServer(state: () => AdminState, telemetry: Telemetry): Server {
   return createServer((req: IncomingMessage, res: ServerResponse) => {
     const path = (req.url ?? '/').split('?')[0];
     const s = state();
     if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, 'text/plain', 'admin endpoints are read-only: use GET\n');
     switch (path) {
+      case '/metrics':
+        return void telemetry.scrape(req.headers.accept).then(
+          ({ contentType, body }) => send(res, 200, contentType, body),
+          (err: Error) => send(res, 500, 'text/plain', `metrics failed: ${err.message}\n`),
+        );
       case '/healthz/ready': {
         const ready = s.plan !== undefined && s.listening && !s.draining;
         const why = s.draining ? 'draining' : s.plan === undefined ? 'no config loaded' : !s.listening ? 'listeners not up' : 'ready';
@@ -28,7 +34,7 @@ export function createAdminServer(state: () => AdminState): Server {
       case '/clusters':
         return sendJson(res, { clusters: s.plan === undefined ? [] : [...s.plan.clusters.values()] });
       default:
-        return send(res, 404, 'text/plain', 'admin endpoints: /healthz/ready /config_dump /clusters\n');
+        return send(res, 404, 'text/plain', 'admin endpoints: /healthz/ready /config_dump /clusters /metrics\n');
     }
   });
 }

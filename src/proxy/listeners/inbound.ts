@@ -6,11 +6,12 @@ import type { ProxyPlan } from '../plan.js';
 export function createInboundHandler(traffic: TrafficState, currentPlan: () => ProxyPlan) {
   return function onInboundRequest(req: IncomingMessage, res: ProxyResponse): void {
     const ex = new Exchange(req, res, traffic);
+    const inbound = currentPlan().inbound!;
+    ex.series = inbound.seriesBySource.get(ex.source) ?? inbound.unknownSource;
     if (ex.invalid !== undefined) {
       ex.fail(ex.invalid);
       return;
     }
-    const inbound = currentPlan().inbound!;
     ex.chain = inbound.chain;
     ex.send(inbound.cluster, 0);
   };

@@ -2,28 +2,33 @@
 // then by the service's HTTPRoute rules.
 import type { IncomingMessage } from 'node:http';
 import { NoBackendError, NoRouteError } from '../errors.js';
-import { Exchange, type ProxyResponse, type TrafficState } from '../exchange.js';
+import { Exchange, SOURCE_HEADER, type ProxyResponse, type TrafficState } from '../exchange.js';
 import type { ProxyPlan } from '../plan.js';
 
 export function createOutboundHandler(traffic: TrafficState, currentPlan: () => ProxyPlan) {
   return function onOutboundRequest(req: IncomingMessage, res: ProxyResponse): void {
     const ex = new Exchange(req, res, traffic);
+    const plan = currentPlan();
     if (ex.invalid !== undefined) {
+      ex.series = plan.routes.unknown;
       ex.fail(ex.invalid);
       return;
     }
-    const routes = currentPlan().routes.resolve(ex.authority);
+    const routes = plan.routes.resolve(ex.authority);
     if (routes === undefined) {
+      ex.series = plan.routes.unknown;
       ex.fail(new NoRouteError(ex.authority === '' ? 'no Host header: cannot tell which service is called' : `no service '${ex.authority}' in the mesh`));
       return;
     }
     const hit = routes.match(ex.method, ex.path, ex.query, ex.headers);
     if (hit === undefined) {
+      ex.series = routes.unmatched;
       ex.fail(new NoRouteError(`no route of service ${routes.service.key} matches ${ex.method} ${ex.path}`));
       return;
     }
     const rule = hit.rule;
     ex.rule = rule;
+    ex.series = rule.series;
     ex.chain = rule.chain;
     ex.matchedPrefix = hit.match.prefix;
     const local = rule.chain.runRequest(ex);
@@ -36,6 +41,7 @@ export function createOutboundHandler(traffic: TrafficState, currentPlan: () => 
       ex.fail(new NoBackendError(`route ${rule.name} has no backend with a weight above 0`));
       return;
     }
+    if (plan.self !== 'unknown') ex.headers.push(SOURCE_HEADER, plan.self);
     ex.send(cluster, rule.timeoutMs);
   };
 }

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { HttpRoute, MeshService, RouteMatch, RouteRule, Snapshot } from '../../config/types.js';
 import { ClusterManager } from '../upstream/cluster.js';
 import { RouteTable } from './route-table.js';
+import { MeshMetrics } from '../../telemetry/mesh-metrics.js';
 
 function service(name: string, namespace = 'default'): MeshService {
   return { key: `${name}.${namespace}`, name, namespace, port: 80, protocol: 'http', endpoints: [] };
@@ -19,7 +20,8 @@ function table(rules: RouteRule[]): RouteTable {
   const services = [service('orders'), service('payments', 'billing')];
   const route: HttpRoute = { name: 'r', namespace: 'default', parents: [{ service: 'orders.default', port: undefined }], rules, source: 'x.yaml:1' };
   const snapshot: Snapshot = { version: 'v', services: new Map(services.map((s) => [s.key, s])), httpRoutes: [route], telemetry: [], sources: [] };
-  return new RouteTable(snapshot, new ClusterManager({ connectTimeoutMs: 1000 }).build(snapshot, []), 'default');
+  const metrics = new MeshMetrics();
+  return new RouteTable(snapshot, new ClusterManager({ connectTimeoutMs: 1000 }).build(snapshot, []), 'default', (dst, route) => metrics.route('source', 'test', dst, route));
 }
 
 const ruleFor = (t: RouteTable, method: string, target: string, headers: string[] = []): string | undefined => {

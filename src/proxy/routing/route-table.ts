@@ -6,6 +6,7 @@ import { createRequestHeaderModifier, createResponseHeaderModifier } from '../fi
 import { createRequestRedirect } from '../filters/request-redirect/index.js';
 import { createUrlRewrite } from '../filters/url-rewrite/index.js';
 import type { HeaderList } from '../headers.js';
+import type { RouteSeries } from '../../telemetry/mesh-metrics.js';
 import type { Cluster } from '../upstream/cluster.js';
 import { WeightedBackends } from './backends.js';
 import { CompiledMatch } from './match.js';
@@ -18,6 +19,8 @@ export class CompiledRule {
     readonly backends: WeightedBackends,
     /** The tighter of timeouts.request and timeouts.backendRequest, in ms; 0 = none. */
     readonly timeoutMs: number,
+    /** This rule's metric labels, built once: the request only adds method, status and flags. */
+    readonly series: RouteSeries,
   ) {}
 }
 
@@ -32,6 +35,8 @@ export class ServiceRoutes {
   constructor(
     readonly service: MeshService,
     private readonly entries: readonly Entry[],
+    /** Metric labels of calls to this service that no rule matches. */
+    readonly unmatched: RouteSeries,
   ) {
     this.needsQuery = entries.some((e) => e.match.queryParams.length > 0);
   }
@@ -48,10 +53,16 @@ export class ServiceRoutes {
   }
 }
 
+/** Metric labels for calls to `destination` by `route` ('-' when none applies). */
+export type SeriesFactory = (destination: string, route: string) => RouteSeries;
+
 export class RouteTable {
   private readonly byHost = new Map<string, ServiceRoutes>();
+  /** Metric labels of calls to a host that is no service of the mesh. */
+  readonly unknown: RouteSeries;
 
-  constructor(snapshot: Snapshot, clusters: ReadonlyMap<string, Cluster>, localNamespace: string) {
+  constructor(snapshot: Snapshot, clusters: ReadonlyMap<string, Cluster>, localNamespace: string, series: SeriesFactory) {
+    this.unknown = series('unknown', '-');
     const routesByService = new Map<string, { route: HttpRoute; rule: RouteRule }[]>();
     for (const route of snapshot.httpRoutes) {
       for (const parent of route.parents) {
@@ -62,8 +73,8 @@ export class RouteTable {
     }
     for (const svc of snapshot.services.values()) {
       const rules = routesByService.get(svc.key);
-      const entries = rules === undefined ? [defaultEntry(svc, clusters)] : compileEntries(rules, clusters);
-      const routes = new ServiceRoutes(svc, entries);
+      const entries = rules === undefined ? [defaultEntry(svc, clusters, series)] : compileEntries(svc, rules, clusters, series);
+      const routes = new ServiceRoutes(svc, entries, series(svc.key, '-'));
       for (const name of hostNames(svc, localNamespace)) {
         this.byHost.set(name, routes);
         this.byHost.set(`${name}:${svc.port}`, routes);
@@ -83,13 +94,18 @@ function hostNames(svc: MeshService, localNamespace: string): string[] {
   return names;
 }
 
-function defaultEntry(svc: MeshService, clusters: ReadonlyMap<string, Cluster>): Entry {
+function defaultEntry(svc: MeshService, clusters: ReadonlyMap<string, Cluster>, series: SeriesFactory): Entry {
   const match = new CompiledMatch({ path: { type: 'PathPrefix', value: '/' }, headers: [], queryParams: [], method: undefined });
-  const rule = new CompiledRule('default', FilterChain.EMPTY, new WeightedBackends([clusters.get(svc.key)!], [1]), 0);
+  const rule = new CompiledRule('default', FilterChain.EMPTY, new WeightedBackends([clusters.get(svc.key)!], [1]), 0, series(svc.key, 'default'));
   return { match, rule };
 }
 
-function compileEntries(rules: readonly { route: HttpRoute; rule: RouteRule }[], clusters: ReadonlyMap<string, Cluster>): Entry[] {
+function compileEntries(
+  svc: MeshService,
+  rules: readonly { route: HttpRoute; rule: RouteRule }[],
+  clusters: ReadonlyMap<string, Cluster>,
+  series: SeriesFactory,
+): Entry[] {
   const entries: Entry[] = [];
   for (const { rule } of rules) {
     const backends = new WeightedBackends(
@@ -98,7 +114,8 @@ function compileEntries(rules: readonly { route: HttpRoute; rule: RouteRule }[],
     );
     const { request, backendRequest } = rule.timeouts;
     const timeoutMs = Math.min(request || Infinity, backendRequest || Infinity);
-    const compiled = new CompiledRule(rule.name, new FilterChain(rule.filters.map(createFilter)), backends, timeoutMs === Infinity ? 0 : timeoutMs);
+    const chain = new FilterChain(rule.filters.map(createFilter));
+    const compiled = new CompiledRule(rule.name, chain, backends, timeoutMs === Infinity ? 0 : timeoutMs, series(svc.key, rule.name));
     for (const m of rule.matches) entries.push({ match: new CompiledMatch(m), rule: compiled });
   }
   // Array.prototype.sort is stable: ties keep route (namespace/name), rule and match order.

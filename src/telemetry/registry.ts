@@ -1,0 +1,71 @@
+// What the admin /metrics serves: the mesh RED metrics (mesh-metrics.ts) plus what operators expect of
+// any proxy, from prom-client: process CPU and memory, event-loop lag, GC, and gauges read at scrape time
+// (in-flight requests, open downstream connections, upstream pool state). Nothing here runs per request.
+import { collectDefaultMetrics, Gauge, Registry, type RegistryContentType } from 'prom-client';
+import { MeshMetrics } from './mesh-metrics.js';
+
+export interface PoolState {
+  readonly service: string;
+  readonly endpoint: string;
+  readonly connected: number;
+  readonly running: number;
+  readonly pending: number;
+}
+
+/** Read when scraped. */
+export interface ProxyGauges {
+  inFlight(): number;
+  downstreamConnections(): number;
+  pools(): Iterable<PoolState>;
+}
+
+export const OPENMETRICS_TYPE = Registry.OPENMETRICS_CONTENT_TYPE;
+export const PROMETHEUS_TYPE = Registry.PROMETHEUS_CONTENT_TYPE;
+
+function createRegistry(type: RegistryContentType, gauges: ProxyGauges): Registry<RegistryContentType> {
+  const registry = new Registry<RegistryContentType>();
+  registry.setContentType(type);
+  collectDefaultMetrics({ register: registry });
+  new Gauge({
+    name: 'meshlight_requests_in_flight', help: 'Requests being proxied now.', registers: [registry],
+    collect() { this.set(gauges.inFlight()); },
+  });
+  new Gauge({
+    name: 'meshlight_downstream_connections', help: 'Open client connections on the outbound and inbound listeners.', registers: [registry],
+    collect() { this.set(gauges.downstreamConnections()); },
+  });
+  new Gauge({
+    name: 'meshlight_upstream_connections', help: 'Upstream pool connections by state (connected, running requests, pending requests).',
+    labelNames: ['destination_service', 'endpoint', 'state'] as const, registers: [registry],
+    collect() {
+      this.reset();
+      for (const p of gauges.pools()) {
+        const labels = { destination_service: p.service, endpoint: p.endpoint };
+        this.set({ ...labels, state: 'connected' }, p.connected);
+        this.set({ ...labels, state: 'running' }, p.running);
+        this.set({ ...labels, state: 'pending' }, p.pending);
+      }
+    },
+  });
+  return registry;
+}
+
+export class Telemetry {
+  readonly mesh = new MeshMetrics();
+  private readonly prometheus: Registry<RegistryContentType>;
+  private readonly openMetrics: Registry<RegistryContentType>;
+
+  constructor(gauges: ProxyGauges) {
+    this.prometheus = createRegistry(PROMETHEUS_TYPE, gauges);
+    this.openMetrics = createRegistry(OPENMETRICS_TYPE, gauges);
+  }
+
+  /** OpenMetrics (with exemplars) when the scraper asks for it, as Prometheus does; else text 0.0.4. */
+  async scrape(accept: string | undefined): Promise<{ contentType: string; body: string }> {
+    if (accept?.includes('application/openmetrics-text') === true) {
+      const own = await this.openMetrics.metrics(); // ends with `# EOF`, which must stay last
+      return { contentType: OPENMETRICS_TYPE, body: own.replace(/# EOF\n$/, `${this.mesh.render(true)}# EOF\n`) };
+    }
+    return { contentType: PROMETHEUS_TYPE, body: `${await this.prometheus.metrics()}\n${this.mesh.render(false)}` };
+  }
+}
