@@ -383,3 +383,324 @@ describe('hostile HTTP', () => {
     expect(now).toBeLessThanOrEqual(fdsAtStart + 4);
   }, 15_000);
 });
+
+/** Decodes a chunked body that starts at `at`; undefined until the last chunk has arrived. */
+function dechunk(data: string, at: number): { body: string; end: number } | undefined {
+  let body = '';
+  for (;;) {
+    const eol = data.indexOf('\r\n', at);
+    if (eol === -1) return undefined;
+    const size = parseInt(data.slice(at, eol).split(';')[0]!, 16);
+    if (Number.isNaN(size)) throw new Error(`bad chunk size line ${JSON.stringify(data.slice(at, eol))}`);
+    if (size === 0) {
+      const end = data.indexOf('\r\n\r\n', eol);
+      return end === -1 ? undefined : { body, end: end + 4 };
+    }
+    if (data.length < eol + 2 + size + 2) return undefined;
+    body += data.slice(eol + 2, eol + 2 + size);
+    at = eol + 2 + size + 2;
+  }
+}
+
+interface ClusterDump {
+  clusters: { name: string; endpoints: { address: string; active_requests: number }[] }[];
+}
+
+async function activeRequests(adminPort: number): Promise<number> {
+  const res = await fetch(`http://127.0.0.1:${adminPort}/clusters`);
+  const dump = (await res.json()) as ClusterDump;
+  return dump.clusters.reduce((n, c) => n + c.endpoints.reduce((m, e) => m + e.active_requests, 0), 0);
+}
+
+describe('hostile HTTP: bodies, cut connections and clients that leave', () => {
+  let proxy: ProxyProcess;
+  let echo: Upstream;
+  let chunky: Upstream;
+  let drip: Upstream;
+  let sink: Upstream;
+  let cutter: { port: number; close(): Promise<void> };
+  let odd: { port: number; close(): Promise<void> };
+  /** Requests the upstreams saw end without their whole body, and responses they saw cut. */
+  const departures = { requestsCut: 0, responsesCut: 0 };
+
+  beforeAll(async () => {
+    echo = await startUpstream('echo', (req, res) => {
+      let body = '';
+      req.setEncoding('latin1');
+      req.on('data', (d: string) => (body += d));
+      req.on('end', () => {
+        const h = req.headers;
+        res.setHeader('content-type', 'application/json');
+        res.end(JSON.stringify({ url: req.url, body, te: h['transfer-encoding'] ?? null, cl: h['content-length'] ?? null, expect: h['expect'] ?? null }));
+      });
+    });
+    chunky = await startUpstream('chunky', (req, res) => {
+      req.resume();
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      const parts = ['first;', 'second;', 'x'.repeat(20_000), ';last'];
+      let i = 0;
+      const next = (): void => {
+        if (i === parts.length) return void res.end();
+        res.write(parts[i++]);
+        setTimeout(next, 20);
+      };
+      next();
+    });
+    drip = await startUpstream('drip', (req, res) => {
+      req.resume();
+      res.writeHead(200, { 'content-type': 'application/octet-stream' });
+      const t = setInterval(() => res.write(Buffer.alloc(1024, 97)), 20);
+      res.on('close', () => {
+        clearInterval(t);
+        if (!res.writableFinished) departures.responsesCut++;
+      });
+    });
+    sink = await startUpstream('sink', (req, res) => {
+      req.resume();
+      req.on('close', () => {
+        if (!req.complete) departures.requestsCut++;
+      });
+      req.on('end', () => res.end('drained'));
+    });
+    // Answers by the first path segment: a cut body, a cut chunked body, a clean close, 1xx, huge headers.
+    cutter = await startRawUpstream((s) =>
+      s.once('data', (d: Buffer) => {
+        const path = /^[A-Z]+ (\S+)/.exec(d.toString('latin1'))?.[1] ?? '';
+        if (path === '/cut-length') {
+          s.write('HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789');
+          setTimeout(() => s.resetAndDestroy(), 100);
+        } else if (path === '/cut-chunked') {
+          s.write('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\na\r\n0123456789\r\n');
+          setTimeout(() => s.destroy(), 100);
+        } else if (path === '/close-early') {
+          s.end();
+        } else {
+          s.end('HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n');
+        }
+      }),
+    );
+    odd = await startRawUpstream((s) =>
+      s.once('data', (d: Buffer) => {
+        const path = /^[A-Z]+ (\S+)/.exec(d.toString('latin1'))?.[1] ?? '';
+        if (path === '/early-hints') {
+          s.end('HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfinal');
+        } else if (path === '/cl-and-te') {
+          s.end('HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n');
+        } else if (path === '/wide-head') {
+          s.end(`HTTP/1.1 200 OK\r\nX-Wide: ${'w'.repeat(30 * 1024)}\r\nContent-Length: 2\r\n\r\nok`);
+        } else if (path === '/big-head') {
+          s.end(`HTTP/1.1 200 OK\r\nX-Big: ${'b'.repeat(80 * 1024)}\r\nContent-Length: 2\r\n\r\nok`);
+        } else {
+          s.end('HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n');
+        }
+      }),
+    );
+    proxy = await startProxy({
+      files: {
+        'mesh.yaml': [
+          meshService('echo', [echo.port]),
+          meshService('chunky', [chunky.port]),
+          meshService('drip', [drip.port]),
+          meshService('sink', [sink.port]),
+          meshService('cutter', [cutter.port]),
+          meshService('odd', [odd.port]),
+        ].join('---\n'),
+      },
+      args: ['--request-headers-timeout', '1s'],
+    });
+  });
+
+  afterEach(async () => {
+    expect(proxy.proc.exitCode).toBeNull();
+    const r = await call(proxy.outbound, 'echo', '/after');
+    expect(r.status).toBe(200);
+    expect(JSON.parse(r.body)).toMatchObject({ url: '/after' });
+  });
+
+  afterAll(async () => {
+    await proxy?.stop();
+    for (const u of [echo, chunky, drip, sink, cutter, odd]) await u?.close();
+  });
+
+  it('streams a chunked request body sent in pieces, with chunk extensions, intact to the upstream', async () => {
+    const w = new RawConn(proxy.outbound);
+    try {
+      w.write('POST /upload HTTP/1.1\r\nHost: echo\r\nTransfer-Encoding: chunked\r\n\r\n5;name=value\r\nhello\r\n');
+      await sleep(150);
+      w.write('6\r\n world\r\n');
+      await sleep(150);
+      w.write('0\r\n\r\n');
+      const raw = await w.until((d) => d.includes('}'));
+      expect(raw).toMatch(/^HTTP\/1\.1 200 /);
+      const got = JSON.parse(raw.slice(raw.indexOf('{'))) as { body: string; te: string | null; cl: string | null };
+      expect(got.body).toBe('hello world');
+      // Still streaming when it went upstream: re-framed as chunked, never with a Content-Length as well.
+      expect(got.te).toBe('chunked');
+      expect(got.cl).toBeNull();
+      // A body framed by Content-Length keeps it, with no Transfer-Encoding beside it.
+      const from = w.data.length;
+      w.write('POST /sized HTTP/1.1\r\nHost: echo\r\nContent-Length: 11\r\n\r\nhello');
+      await sleep(100);
+      w.write(' world');
+      const sized = (await w.until((d) => d.indexOf('}', from) !== -1)).slice(from);
+      expect(JSON.parse(sized.slice(sized.indexOf('{')))).toMatchObject({ url: '/sized', body: 'hello world', te: null, cl: '11' });
+    } finally {
+      w.close();
+    }
+  });
+
+  it('streams a chunked response intact, and the connection carries the next request', async () => {
+    const w = new RawConn(proxy.outbound);
+    try {
+      w.write('GET /stream HTTP/1.1\r\nHost: chunky\r\n\r\n');
+      let body: { body: string; end: number } | undefined;
+      await w.until((d) => d.includes('\r\n\r\n') && (body = dechunk(d, d.indexOf('\r\n\r\n') + 4)) !== undefined, 5_000);
+      const head = w.data.slice(0, w.data.indexOf('\r\n\r\n'));
+      expect(head).toMatch(/^HTTP\/1\.1 200 /);
+      expect(head).toMatch(/\r\ntransfer-encoding: chunked/i);
+      expect(head).not.toMatch(/\r\ncontent-length:/i);
+      expect(body!.body).toBe(`first;second;${'x'.repeat(20_000)};last`);
+      const from = body!.end;
+      w.write('GET /next HTTP/1.1\r\nHost: echo\r\n\r\n');
+      const raw = (await w.until((d) => d.indexOf('}', from) !== -1)).slice(from);
+      expect(raw).toMatch(/^HTTP\/1\.1 200 /);
+      expect(raw).toContain('"url":"/next"');
+    } finally {
+      w.close();
+    }
+  });
+
+  it('Expect: 100-continue: the client gets 100 before it sends the body, then the final answer', async () => {
+    const w = new RawConn(proxy.outbound);
+    try {
+      w.write('PUT /expect HTTP/1.1\r\nHost: echo\r\nContent-Length: 11\r\nExpect: 100-continue\r\n\r\n');
+      const interim = await w.until((d) => d.includes('\r\n\r\n'));
+      expect(interim).toMatch(/^HTTP\/1\.1 100 Continue\r\n\r\n$/);
+      w.write('hello world');
+      const raw = await w.until((d) => d.includes('}'));
+      const final = raw.slice(interim.length);
+      expect(final).toMatch(/^HTTP\/1\.1 200 /);
+      const got = JSON.parse(final.slice(final.indexOf('{'))) as { body: string; expect: string | null };
+      expect(got.body).toBe('hello world');
+      // The sidecar answered the expectation; the upstream is not asked again.
+      expect(got.expect).toBeNull();
+    } finally {
+      w.close();
+    }
+  });
+
+  it('answers pipelined requests with bodies (length, chunked, none) in order', async () => {
+    const w = new RawConn(proxy.outbound);
+    try {
+      w.write(
+        'POST /b1 HTTP/1.1\r\nHost: echo\r\nContent-Length: 3\r\n\r\none' +
+          'POST /b2 HTTP/1.1\r\nHost: echo\r\nTransfer-Encoding: chunked\r\n\r\n3\r\ntwo\r\n0\r\n\r\n' +
+          'GET /b3 HTTP/1.1\r\nHost: echo\r\n\r\n',
+      );
+      const raw = await w.until((d) => d.includes('"url":"/b3"'));
+      expect(raw.match(/"url":"\/b\d","body":"[a-z]*"/g)).toEqual(['"url":"/b1","body":"one"', '"url":"/b2","body":"two"', '"url":"/b3","body":""']);
+      expect(w.closed).toBe(false);
+    } finally {
+      w.close();
+    }
+  });
+
+  it('closes a connection that sends nothing within the header timeout', async () => {
+    const w = new RawConn(proxy.outbound);
+    const t0 = Date.now();
+    try {
+      await w.until(() => false, 4_000);
+      expect(w.closed).toBe(true);
+      expect(Date.now() - t0).toBeLessThan(3_000);
+      expect(w.data).toMatch(/^HTTP\/1\.1 408 /);
+    } finally {
+      w.close();
+    }
+  });
+
+  it('answers 502 UC when the upstream closes cleanly without answering', async () => {
+    const r = await call(proxy.outbound, 'cutter', '/close-early');
+    expect(r.status).toBe(502);
+    expect(r.headers['x-meshlight-flags']).toBe('UC');
+  });
+
+  it('cuts the response short when the upstream resets mid-body: never a complete-looking answer', async () => {
+    const w = new RawConn(proxy.outbound);
+    try {
+      w.write('GET /cut-length HTTP/1.1\r\nHost: cutter\r\n\r\n');
+      await w.until(() => false, 2_000);
+      expect(w.closed).toBe(true);
+      expect(w.data).toMatch(/^HTTP\/1\.1 200 /);
+      expect(w.data).toMatch(/\r\ncontent-length: 100\r\n/i);
+      expect(w.data.length - (w.data.indexOf('\r\n\r\n') + 4)).toBeLessThan(100);
+    } finally {
+      w.close();
+    }
+    const c = new RawConn(proxy.outbound);
+    try {
+      c.write('GET /cut-chunked HTTP/1.1\r\nHost: cutter\r\n\r\n');
+      await c.until(() => false, 2_000);
+      expect(c.closed).toBe(true);
+      expect(c.data).toMatch(/^HTTP\/1\.1 200 /);
+      expect(c.data).toContain('0123456789');
+      // A terminating zero-size chunk would tell the client the body was complete.
+      expect(c.data).not.toMatch(/\r\n0\r\n\r\n$/);
+    } finally {
+      c.close();
+    }
+  });
+
+  it('passes the final answer after an upstream 103 Early Hints', async () => {
+    const r = await call(proxy.outbound, 'odd', '/early-hints');
+    expect(r.status).toBe(200);
+    expect(r.body).toBe('final');
+  });
+
+  it('answers 502 UPE to an upstream response with Content-Length and Transfer-Encoding both', async () => {
+    const r = await call(proxy.outbound, 'odd', '/cl-and-te');
+    expect(r.status).toBe(502);
+    expect(r.headers['x-meshlight-flags']).toBe('UPE');
+  });
+
+  it('passes an upstream response head of 30 KiB (big cookies), and answers 502 UPE to one over 60 KiB', async () => {
+    // Read raw: node's own client stops at 16 KiB.
+    const w = new RawConn(proxy.outbound);
+    try {
+      w.write('GET /wide-head HTTP/1.1\r\nHost: odd\r\n\r\n');
+      const wide = await w.until((d) => d.includes('\r\n\r\nok'));
+      expect(wide).toMatch(/^HTTP\/1\.1 200 /);
+      expect(/\r\nx-wide: (w*)\r\n/i.exec(wide)?.[1]).toHaveLength(30 * 1024);
+    } finally {
+      w.close();
+    }
+    const r = await call(proxy.outbound, 'odd', '/big-head');
+    expect(r.status).toBe(502);
+    expect(r.headers['x-meshlight-flags']).toBe('UPE');
+  });
+
+  it('clients that leave mid-request or mid-response: the upstream hears of it, nothing stays active, no descriptors leak', async () => {
+    // Warm up, then measure: the pools may keep one idle connection per upstream.
+    expect((await call(proxy.outbound, 'sink', '/warm', 'POST')).status).toBe(200);
+    const fdsBefore = await fdCount(proxy.proc.pid!);
+    const cutBefore = { ...departures };
+    const rounds = 15;
+    for (let i = 0; i < rounds; i++) {
+      // Mid-request: half a declared body, then gone.
+      const up = new RawConn(proxy.outbound);
+      up.write('POST /upload HTTP/1.1\r\nHost: sink\r\nContent-Length: 100000\r\n\r\n' + 'u'.repeat(5_000));
+      // Mid-response: read the head and some of the endless body, then gone.
+      const down = new RawConn(proxy.outbound);
+      down.write('GET /endless HTTP/1.1\r\nHost: drip\r\n\r\n');
+      expect((await down.until((d) => d.length > 3_000)).length).toBeGreaterThan(3_000);
+      await sleep(20);
+      up.close();
+      down.close();
+    }
+    await eventually(() => departures.requestsCut - cutBefore.requestsCut === rounds, 5_000, 'the sink to see every upload cut');
+    await eventually(() => departures.responsesCut - cutBefore.responsesCut === rounds, 5_000, 'the drip to see every download cut');
+    await eventually(async () => (await activeRequests(proxy.admin)) === 0, 5_000, 'no active requests in /clusters');
+    let fds = 0;
+    await eventually(async () => (fds = await fdCount(proxy.proc.pid!)) <= fdsBefore + 3, 8_000, 'descriptors back near the start').catch(() => undefined);
+    expect(fds).toBeLessThanOrEqual(fdsBefore + 3);
+  }, 30_000);
+});

@@ -74,6 +74,8 @@ export class DownstreamClosedError extends ProxyError {
 
 const CONNECT_CODES = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'UND_ERR_CONNECT_TIMEOUT', 'EADDRNOTAVAIL']);
 const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
+/** undici's codes for an answer that breaks HTTP framing or limits (a body longer or shorter than its length, a head too large). */
+const PROTOCOL_CODES = new Set(['UND_ERR_RES_CONTENT_LENGTH_MISMATCH', 'UND_ERR_HEADERS_OVERFLOW']);
 
 /** Maps an error from undici (or the socket under it) to the ProxyError a user can act on. */
 export function classifyUpstreamError(err: unknown, target: string): ProxyError {
@@ -85,7 +87,7 @@ export function classifyUpstreamError(err: unknown, target: string): ProxyError 
     if (TIMEOUT_CODES.has(code)) return new UpstreamTimeoutError(`upstream ${target} timed out: ${detail}`, { cause: err });
   }
   // undici's HTTPParserError often has no code (llhttp's message only), so the name decides.
-  if ((typeof code === 'string' && code.startsWith('HPE_')) || (err as Error | null)?.name === 'HTTPParserError') {
+  if ((typeof code === 'string' && (code.startsWith('HPE_') || PROTOCOL_CODES.has(code))) || (err as Error | null)?.name === 'HTTPParserError') {
     return new UpstreamProtocolError(`upstream ${target} sent a malformed response: ${(err as Error).message}`, { cause: err });
   }
   return new UpstreamResetError(`upstream ${target} reset the connection: ${detail}`, { cause: err });

@@ -26,6 +26,8 @@ export class EndpointState {
       connect: { timeout: opts.connectTimeoutMs },
       // Upstream servers (node's default is 5 s) must never close a socket we are about to reuse.
       keepAliveTimeout: 4_000,
+      // Response heads up to 60 KiB, as Envoy and our own listeners allow (undici's default is 16 KiB).
+      maxHeaderSize: 60 * 1024,
     });
   }
 
