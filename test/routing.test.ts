@@ -536,3 +536,182 @@ describe('inbound listener', () => {
     expect(other.echo).toMatchObject({ name: 'app', url: '/other' });
   });
 });
+
+/** Like `route`, with a route name of its own, for more than one route per service. */
+function namedRoute(name: string, service: string, rules: string): string {
+  return `apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata:
+  name: ${name}
+spec:
+  parentRefs: [{kind: Service, name: ${service}}]
+  rules:
+${rules}`;
+}
+
+/** Where a request lands: the upstream's name, or `status flag` when the proxy answered itself. */
+async function landsOn(port: number, host: string, path: string, opts: { method?: string; headers?: Record<string, string> } = {}): Promise<string> {
+  const r = await send(port, host, path, opts);
+  return r.status === 200 ? r.echo!.name : `${r.status} ${String(r.headers['x-meshlight-flags'])}`;
+}
+
+async function seenBy(port: number, host: string, path: string): Promise<Echo> {
+  const r = await send(port, host, path);
+  expect(r.status, `${host}${path}: ${r.body}`).toBe(200);
+  return r.echo!;
+}
+
+describe('service names across namespaces and ports (--namespace)', () => {
+  let proxy: ProxyProcess;
+  let orders: Upstream;
+  let payments: Upstream;
+
+  beforeAll(async () => {
+    orders = await echoUpstream('orders');
+    payments = await echoUpstream('payments');
+    proxy = await startProxy({
+      files: {
+        'mesh.yaml': [meshService('orders', [orders.port], { port: 8080 }), meshService('payments', [payments.port], { namespace: 'billing' })].join('---\n'),
+      },
+      args: ['--namespace', 'billing'],
+    });
+  });
+
+  afterAll(async () => {
+    await proxy?.stop();
+    await orders?.close();
+    await payments?.close();
+  });
+
+  it('resolves bare names in the sidecar namespace, qualified names in any, in any letter case', async () => {
+    expect(await landsOn(proxy.outbound, 'payments', '/')).toBe('payments');
+    expect(await landsOn(proxy.outbound, 'payments:80', '/')).toBe('payments');
+    expect(await landsOn(proxy.outbound, 'Payments.Billing.SVC.cluster.local', '/')).toBe('payments');
+    expect(await landsOn(proxy.outbound, 'orders.default', '/')).toBe('orders');
+    expect(await landsOn(proxy.outbound, 'ORDERS.default.svc:8080', '/')).toBe('orders');
+    // `orders` lives in default, this sidecar in billing: the bare name is someone else's.
+    expect(await landsOn(proxy.outbound, 'orders', '/')).toBe('404 NR');
+  });
+
+  it('answers to the service port only', async () => {
+    expect(await landsOn(proxy.outbound, 'orders.default:8080', '/')).toBe('orders');
+    expect(await landsOn(proxy.outbound, 'orders.default:80', '/')).toBe('404 NR');
+    expect(await landsOn(proxy.outbound, 'payments.billing:8080', '/')).toBe('404 NR');
+  });
+});
+
+describe('HTTPRoute: more than one route, ORed matches, method before headers', () => {
+  let proxy: ProxyProcess;
+  const ups = new Map<string, Upstream>();
+
+  beforeAll(async () => {
+    for (const n of ['catchall', 'blog', 'either', 'get-only', 'headers2', 'cased']) ups.set(n, await echoUpstream(n));
+    const services = [...ups.entries()].map(([n, u]) => meshService(n, [u.port]));
+    // Two routes for one service: rules of both compete by precedence, not by file or route order.
+    const first = namedRoute(
+      'a-catchall',
+      'site',
+      `    - backendRefs: [{name: catchall}]
+    - matches: [{path: {type: PathPrefix, value: /docs}}, {path: {type: Exact, value: /help}}]
+      backendRefs: [{name: either}]
+    - matches: [{path: {type: PathPrefix, value: /m}, headers: [{name: x-a, value: "1"}, {name: x-b, value: "2"}]}]
+      backendRefs: [{name: headers2}]
+    - matches: [{path: {type: PathPrefix, value: /m}, method: GET}]
+      backendRefs: [{name: get-only}]
+    - matches: [{path: {type: Exact, value: /cased}, headers: [{name: X-Env, value: Prod}]}]
+      backendRefs: [{name: cased}]
+`,
+    );
+    const second = namedRoute(
+      'b-blog',
+      'site',
+      `    - matches: [{path: {type: PathPrefix, value: /blog/}}]
+      backendRefs: [{name: blog}]
+`,
+    );
+    proxy = await startProxy({ files: { 'mesh.yaml': [...services, meshService('site', [])].join('---\n'), 'a.yaml': first, 'b.yaml': second } });
+  });
+
+  afterAll(async () => {
+    await proxy?.stop();
+    for (const u of ups.values()) await u.close();
+  });
+
+  it('a longer prefix in another route beats a catch-all rule; a trailing slash in the prefix changes nothing', async () => {
+    expect(await landsOn(proxy.outbound, 'site', '/')).toBe('catchall');
+    expect(await landsOn(proxy.outbound, 'site', '/blog')).toBe('blog');
+    expect(await landsOn(proxy.outbound, 'site', '/blog/post-1')).toBe('blog');
+    expect(await landsOn(proxy.outbound, 'site', '/blogroll')).toBe('catchall');
+  });
+
+  it('any one of a rule’s matches is enough', async () => {
+    expect(await landsOn(proxy.outbound, 'site', '/docs/x')).toBe('either');
+    expect(await landsOn(proxy.outbound, 'site', '/help')).toBe('either');
+    expect(await landsOn(proxy.outbound, 'site', '/help/x')).toBe('catchall');
+  });
+
+  it('a method match outranks more header matches', async () => {
+    expect(await landsOn(proxy.outbound, 'site', '/m', { headers: { 'x-a': '1', 'x-b': '2' } })).toBe('get-only');
+    expect(await landsOn(proxy.outbound, 'site', '/m', { method: 'POST', headers: { 'x-a': '1', 'x-b': '2' } })).toBe('headers2');
+    expect(await landsOn(proxy.outbound, 'site', '/m', { method: 'POST', headers: { 'x-a': '1' } })).toBe('catchall');
+  });
+
+  it('header names match in any case, header values exactly', async () => {
+    expect(await landsOn(proxy.outbound, 'site', '/cased', { headers: { 'x-env': 'Prod' } })).toBe('cased');
+    expect(await landsOn(proxy.outbound, 'site', '/cased', { headers: { 'X-ENV': 'Prod' } })).toBe('cased');
+    expect(await landsOn(proxy.outbound, 'site', '/cased', { headers: { 'x-env': 'prod' } })).toBe('catchall');
+  });
+});
+
+describe('URLRewrite prefix edge cases and timeouts.backendRequest', () => {
+  let proxy: ProxyProcess;
+  let rw: Upstream;
+  let slow: Upstream;
+
+  beforeAll(async () => {
+    rw = await echoUpstream('rw');
+    slow = await startUpstream('slow', (req, res) => {
+      req.resume();
+      const t = setTimeout(() => res.end('late'), 3_000);
+      res.on('close', () => clearTimeout(t));
+    });
+    const rules = `    - matches: [{path: {type: PathPrefix, value: /strip}}]
+      filters: [{type: URLRewrite, urlRewrite: {path: {type: ReplacePrefixMatch, replacePrefixMatch: /}}}]
+      backendRefs: [{name: rw}]
+    - matches: [{path: {type: PathPrefix, value: /}}]
+      filters: [{type: URLRewrite, urlRewrite: {path: {type: ReplacePrefixMatch, replacePrefixMatch: /v2}}}]
+      backendRefs: [{name: rw}]
+    - matches: [{path: {type: PathPrefix, value: /slow}}]
+      timeouts: {request: 5s, backendRequest: 250ms}
+      backendRefs: [{name: slow}]
+`;
+    proxy = await startProxy({
+      files: { 'mesh.yaml': [meshService('rw', [rw.port]), meshService('slow', [slow.port]), meshService('edge', [])].join('---\n'), 'r.yaml': namedRoute('edge', 'edge', rules) },
+    });
+  });
+
+  afterAll(async () => {
+    await proxy?.stop();
+    await rw?.close();
+    await slow?.close();
+  });
+
+  it('ReplacePrefixMatch "/" strips the prefix; a "/" prefix replaced puts the new prefix in front', async () => {
+    expect((await seenBy(proxy.outbound, 'edge', '/strip/a/b?q=1')).url).toBe('/a/b?q=1');
+    expect((await seenBy(proxy.outbound, 'edge', '/strip')).url).toBe('/');
+    expect((await seenBy(proxy.outbound, 'edge', '/strip/')).url).toBe('/');
+    expect((await seenBy(proxy.outbound, 'edge', '/items/7')).url).toBe('/v2/items/7');
+    // As the Gateway API's table has it for `/foo/` matching `/foo/`: the trailing slash stays.
+    expect((await seenBy(proxy.outbound, 'edge', '/')).url).toBe('/v2/');
+  });
+
+  it('timeouts.backendRequest, tighter than timeouts.request, answers 504 UT in time', async () => {
+    const t0 = Date.now();
+    const r = await call(proxy.outbound, 'edge', '/slow');
+    const ms = Date.now() - t0;
+    expect(r.status).toBe(504);
+    expect(r.headers['x-meshlight-flags']).toBe('UT');
+    expect(ms).toBeGreaterThanOrEqual(230);
+    expect(ms).toBeLessThan(1_500);
+  });
+});
