@@ -17,6 +17,7 @@ const FLAGS: FlagSpecs = {
   'connect-timeout': { type: 'string', help: 'upstream connect timeout', default: '10s' },
   'request-headers-timeout': { type: 'string', help: 'time a client has to send a request head (408 after)', default: '10s' },
   'max-request-headers-kb': { type: 'string', help: 'largest request head accepted (431 above)', default: '60' },
+  'access-log': { type: 'string', help: 'access log file, one JSON line per request (default stdout); SIGUSR1 reopens it' },
   'log-level': { type: 'string', help: `diagnostics on stderr: ${LOG_LEVELS.join('|')}`, default: 'info' },
 };
 
@@ -48,6 +49,7 @@ export async function run(argv: string[]): Promise<number> {
       keepAliveTimeoutMs: 60_000,
     },
     log,
+    accessLogPath: stringFlag(parsed, 'access-log'),
   });
   try {
     await sidecar.start();
@@ -61,6 +63,7 @@ export async function run(argv: string[]): Promise<number> {
     await sidecar.stop();
     return 1;
   }
+  process.on('SIGUSR1', () => sidecar.reopenAccessLog());
   const signal = await new Promise<NodeJS.Signals>((res) => {
     process.once('SIGTERM', res);
     process.once('SIGINT', res);

@@ -18,6 +18,7 @@ import { HOP_BY_HOP, removeHeader, setHeader, type HeaderList } from './headers.
 import { errorReply, sendLocalReply, type LocalReply } from './respond.js';
 import type { CompiledRule } from './routing/route-table.js';
 import type { RouteSeries } from '../telemetry/mesh-metrics.js';
+import { formatAccessLog, type AccessLogContext, type LoggedRequest } from '../telemetry/access-log.js';
 import type { Cluster } from './upstream/cluster.js';
 import type { EndpointState } from './upstream/endpoint.js';
 
@@ -42,7 +43,7 @@ export const SOURCE_HEADER = 'x-meshlight-source';
 /** Connect failures of a body-less request move on to another endpoint, at most this many tries. */
 const MAX_CONNECT_TRIES = 3;
 
-export class Exchange implements Dispatcher.DispatchHandler {
+export class Exchange implements Dispatcher.DispatchHandler, LoggedRequest {
   readonly startMs = Date.now();
   private readonly startPerf = performance.now();
   readonly method: string;
@@ -69,6 +70,16 @@ export class Exchange implements Dispatcher.DispatchHandler {
   series: RouteSeries | undefined = undefined;
   /** The calling service as its sidecar named it (x-meshlight-source), '' when absent. */
   source = '';
+  /** The calling service for the access log: this sidecar's own outbound, the header's on inbound. */
+  sourceService = 'unknown';
+  /** Where the access log line goes; undefined when Telemetry turns the log off. */
+  log: AccessLogContext | undefined = undefined;
+  /** The path and query as the client sent them, before any rewrite. */
+  originalPath = '/';
+  originalQuery = '';
+  userAgent: string | undefined = undefined;
+  traceId: string | undefined = undefined;
+  spanId: string | undefined = undefined;
   /** Request body bytes (Content-Length; a chunked upload counts 0) and response body bytes. */
   bytesReceived = 0;
   bytesSent = 0;
@@ -127,6 +138,9 @@ export class Exchange implements Dispatcher.DispatchHandler {
         case 'x-request-id':
           this.requestId = value;
           break;
+        case 'user-agent':
+          this.userAgent = value;
+          break;
         case 'connection':
           connection = value;
           continue;
@@ -166,6 +180,8 @@ export class Exchange implements Dispatcher.DispatchHandler {
       this.path = target.slice(0, q);
       this.query = target.slice(q);
     }
+    this.originalPath = this.path;
+    this.originalQuery = this.query;
     const peer = this.req.socket.remoteAddress ?? '';
     out.push('x-forwarded-for', xff === '' ? peer : `${xff}, ${peer}`);
     if (!hasProto) out.push('x-forwarded-proto', 'http');
@@ -323,9 +339,27 @@ export class Exchange implements Dispatcher.DispatchHandler {
       const abort = this.abortUpstream;
       abort?.(new DownstreamClosedError('client closed the connection'));
     }
-    this.series
-      ?.get(this.method, this.status, this.flag ?? '')
-      .record((performance.now() - this.startPerf) / 1000, this.bytesReceived, this.bytesSent, undefined);
+    const durationMs = performance.now() - this.startPerf;
+    this.series?.get(this.method, this.status, this.flag ?? '').record(durationMs / 1000, this.bytesReceived, this.bytesSent, this.traceId);
+    if (this.log !== undefined) this.log.sink.write(formatAccessLog(this, this.log.reporter, durationMs));
+  }
+
+  // --- what the access log reads ------------------------------------------------------------------
+
+  get protocol(): string {
+    return this.req.httpVersion;
+  }
+
+  get upstreamHost(): string | undefined {
+    return this.endpoint?.address;
+  }
+
+  get upstreamService(): string | undefined {
+    return this.cluster?.name;
+  }
+
+  get routeName(): string | undefined {
+    return this.rule?.name;
   }
 
   resume(): void {

@@ -1,6 +1,7 @@
 // Everything a request needs, compiled from one snapshot. A reload builds a new plan and swaps it in;
 // requests keep the plan they started with.
-import type { Snapshot } from '../config/types.js';
+import type { Snapshot, TelemetryConfig } from '../config/types.js';
+import { TELEMETRY_DEFAULTS } from '../config/kinds/telemetry.js';
 import type { MeshMetrics, RouteSeries } from '../telemetry/mesh-metrics.js';
 import { FilterChain } from './filters/filter.js';
 import { RouteTable } from './routing/route-table.js';
@@ -39,7 +40,13 @@ export class ProxyPlan {
     readonly inbound: InboundPlan | undefined,
     /** This sidecar's service as metrics and the source header name it (see selfName). */
     readonly self: string,
+    /** The Telemetry that applies to this sidecar (undefined: the defaults). */
+    readonly telemetry: TelemetryConfig | undefined,
   ) {}
+
+  get accessLog(): boolean {
+    return this.telemetry?.accessLog.enabled ?? TELEMETRY_DEFAULTS.accessLog;
+  }
 }
 
 export function buildPlan(snapshot: Snapshot, opts: PlanOptions, clusterManager: ClusterManager, metrics: MeshMetrics): ProxyPlan {
@@ -55,5 +62,11 @@ export function buildPlan(snapshot: Snapshot, opts: PlanOptions, clusterManager:
     const unknownSource = metrics.route('destination', 'unknown', self, '-');
     inbound = { cluster: clusters.get(inboundName)!, chain: FilterChain.EMPTY, seriesBySource, unknownSource };
   }
-  return new ProxyPlan(snapshot, routes, clusters, inbound, self);
+  return new ProxyPlan(snapshot, routes, clusters, inbound, self, telemetryFor(snapshot, self, opts.namespace));
+}
+
+/** As in Istio: a Telemetry targeting this service wins over the mesh-wide one of its namespace, then any. */
+function telemetryFor(snapshot: Snapshot, self: string, namespace: string): TelemetryConfig | undefined {
+  const all = snapshot.telemetry;
+  return all.find((t) => t.targetService === self) ?? all.find((t) => t.targetService === undefined && t.namespace === namespace) ?? all.find((t) => t.targetService === undefined);
 }

@@ -14,6 +14,7 @@ import { createOutboundHandler } from './listeners/outbound.js';
 import { buildPlan, type PlanOptions, type ProxyPlan } from './plan.js';
 import { ClusterManager } from './upstream/cluster.js';
 import { Telemetry, type PoolState } from '../telemetry/registry.js';
+import { AccessLogSink } from '../telemetry/access-log.js';
 import { selfName } from './plan.js';
 
 export interface SidecarOptions extends PlanOptions {
@@ -25,6 +26,8 @@ export interface SidecarOptions extends PlanOptions {
   readonly connectTimeoutMs: number;
   readonly limits: ServerLimits;
   readonly log: Logger;
+  /** The access log file; undefined: stdout. */
+  readonly accessLogPath: string | undefined;
 }
 
 /** The config given at start is invalid: nothing was started. */
@@ -47,9 +50,11 @@ export class Sidecar implements TrafficState {
   private reloading = Promise.resolve();
   private downstreamConnections = 0;
   readonly telemetry: Telemetry;
+  private readonly accessLog: AccessLogSink;
 
   constructor(private readonly opts: SidecarOptions) {
     this.clusters = new ClusterManager({ connectTimeoutMs: opts.connectTimeoutMs });
+    this.accessLog = new AccessLogSink(opts.accessLogPath);
     this.telemetry = new Telemetry({
       inFlight: () => this.inFlight,
       downstreamConnections: () => this.downstreamConnections,
@@ -92,12 +97,12 @@ export class Sidecar implements TrafficState {
     );
     const self = selfName(opts);
     await listen(this.adminServer, opts.ports.admin, '127.0.0.1', 'admin');
-    const outbound = createProxyServer(opts.limits, createOutboundHandler(this, current));
+    const outbound = createProxyServer(opts.limits, createOutboundHandler(this, current, { sink: this.accessLog, reporter: 'source' }));
     this.countConnections(outbound, `reporter="source",source_service="${self}"`);
     this.dataServers.push(outbound);
     await listen(outbound, opts.ports.outbound, '127.0.0.1', 'outbound');
     if (opts.appPort !== undefined) {
-      const inbound = createProxyServer(opts.limits, createInboundHandler(this, current));
+      const inbound = createProxyServer(opts.limits, createInboundHandler(this, current, { sink: this.accessLog, reporter: 'destination' }));
       this.countConnections(inbound, `reporter="destination",destination_service="${self}"`);
       this.dataServers.push(inbound);
       await listen(inbound, opts.ports.inbound, opts.bindAddress, 'inbound');
@@ -138,6 +143,12 @@ export class Sidecar implements TrafficState {
     opts.log.error(`config rejected (${result.errors.length} problems); still serving version ${this.plan?.snapshot.version}`);
   }
 
+  /** SIGUSR1 (logrotate): continue the access log in a new file at the same path. */
+  reopenAccessLog(): void {
+    this.accessLog.reopen();
+    this.opts.log.info('access log reopened');
+  }
+
   /** Stops accepting, lets in-flight requests finish within the drain time, then closes everything. */
   async stop(): Promise<void> {
     const { log, drainTimeoutMs } = this.opts;
@@ -155,6 +166,7 @@ export class Sidecar implements TrafficState {
     this.adminServer?.closeAllConnections();
     this.adminServer?.close();
     await this.clusters.close(timedOut);
+    await this.accessLog.close();
     log.info('stopped');
   }
 }

@@ -3,12 +3,15 @@
 import type { IncomingMessage } from 'node:http';
 import { NoBackendError, NoRouteError } from '../errors.js';
 import { Exchange, SOURCE_HEADER, type ProxyResponse, type TrafficState } from '../exchange.js';
+import type { AccessLogContext } from '../../telemetry/access-log.js';
 import type { ProxyPlan } from '../plan.js';
 
-export function createOutboundHandler(traffic: TrafficState, currentPlan: () => ProxyPlan) {
+export function createOutboundHandler(traffic: TrafficState, currentPlan: () => ProxyPlan, log: AccessLogContext) {
   return function onOutboundRequest(req: IncomingMessage, res: ProxyResponse): void {
     const ex = new Exchange(req, res, traffic);
     const plan = currentPlan();
+    ex.sourceService = plan.self;
+    if (plan.accessLog) ex.log = log;
     if (ex.invalid !== undefined) {
       ex.series = plan.routes.unknown;
       ex.fail(ex.invalid);

@@ -1,0 +1,120 @@
+// The access log sink: one JSON line per request, to stdout or a file, never blocking the event loop.
+// Lines are batched and handed to an fs stream (libuv's thread pool, also for stdout: a plain
+// process.stdout write is synchronous when stdout is a file). When the destination cannot keep up and
+// the backlog passes a bound, lines are dropped and counted instead of memory growing.
+import { createWriteStream, type WriteStream } from 'node:fs';
+
+/** Bytes waiting to be written past which new lines are dropped. */
+export const MAX_BACKLOG_BYTES = 8 * 1024 * 1024;
+/** A batch is written when it reaches this size, or at the end of the current event-loop turn. */
+const BATCH_BYTES = 64 * 1024;
+
+export class AccessLogSink {
+  dropped = 0;
+  written = 0;
+  private stream: WriteStream;
+  private batch = '';
+  private scheduled = false;
+  private broken = false;
+
+  /** `path` undefined: stdout. */
+  constructor(private readonly path: string | undefined) {
+    this.stream = this.open();
+  }
+
+  private open(): WriteStream {
+    const stream = this.path === undefined ? createWriteStream('', { fd: 1, autoClose: false }) : createWriteStream(this.path, { flags: 'a' });
+    // A failing destination (closed pipe, removed directory) must not take the proxy down: from then on
+    // lines are counted as dropped until a reopen (SIGUSR1) succeeds.
+    stream.on('error', () => {
+      this.broken = true;
+    });
+    return stream;
+  }
+
+  write(line: string): void {
+    if (this.broken || this.stream.writableLength + this.batch.length > MAX_BACKLOG_BYTES) {
+      this.dropped++;
+      return;
+    }
+    this.batch += line;
+    this.written++;
+    if (this.batch.length >= BATCH_BYTES) this.flushBatch();
+    else if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(flushSink, this);
+    }
+  }
+
+  flushBatch(): void {
+    this.scheduled = false;
+    if (this.batch === '' || this.broken) return;
+    this.stream.write(this.batch);
+    this.batch = '';
+  }
+
+  /** logrotate: after the file was moved away, SIGUSR1 makes the log continue in a new file. */
+  reopen(): void {
+    if (this.path === undefined) return;
+    this.flushBatch();
+    const old = this.stream;
+    this.broken = false;
+    this.stream = this.open();
+    old.end();
+  }
+
+  /** Writes what is buffered and waits until it is on its way to the file or pipe. */
+  close(): Promise<void> {
+    this.flushBatch();
+    const stream = this.stream;
+    if (this.path === undefined) return new Promise((res) => (stream.writableLength === 0 ? res() : stream.once('drain', () => res())));
+    return new Promise((res) => stream.end(res));
+  }
+}
+
+function flushSink(sink: AccessLogSink): void {
+  sink.flushBatch();
+}
+
+/** What a listener adds to every line it logs. */
+export interface AccessLogContext {
+  readonly sink: AccessLogSink;
+  readonly reporter: 'source' | 'destination';
+}
+
+/** The request as CONTRACT.md section 4 names it; read off the exchange, so no record object per request. */
+export interface LoggedRequest {
+  readonly startMs: number;
+  readonly method: string;
+  readonly authority: string;
+  readonly originalPath: string;
+  readonly originalQuery: string;
+  readonly protocol: string;
+  readonly status: number;
+  readonly flag: string | undefined;
+  readonly bytesReceived: number;
+  readonly bytesSent: number;
+  readonly upstreamHost: string | undefined;
+  readonly upstreamService: string | undefined;
+  readonly routeName: string | undefined;
+  readonly sourceService: string;
+  readonly requestId: string;
+  readonly traceId: string | undefined;
+  readonly spanId: string | undefined;
+  readonly userAgent: string | undefined;
+}
+
+const str = (v: string | undefined): string => (v === undefined ? 'null' : JSON.stringify(v));
+
+/** One JSON line; strings go through JSON.stringify (correct escaping), the rest is concatenated. */
+export function formatAccessLog(r: LoggedRequest, reporter: string, durationMs: number): string {
+  return (
+    `{"start_time":"${new Date(r.startMs).toISOString()}","reporter":"${reporter}","method":${str(r.method)},` +
+    `"authority":${str(r.authority)},"path":${str(r.originalPath + r.originalQuery)},"protocol":"HTTP/${r.protocol}",` +
+    `"response_code":${r.status},"response_flags":${str(r.flag ?? '-')},"bytes_received":${r.bytesReceived},` +
+    `"bytes_sent":${r.bytesSent},"duration_ms":${Math.round(durationMs * 1000) / 1000},` +
+    `"upstream_host":${str(r.upstreamHost)},"upstream_service":${str(r.upstreamService)},"route":${str(r.routeName)},` +
+    `"source_service":${str(r.sourceService)},"request_id":${str(r.requestId)},"trace_id":${str(r.traceId)},` +
+    `"span_id":${str(r.spanId)},"user_agent":${str(r.userAgent)}}\n`
+  );
+}
