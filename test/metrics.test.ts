@@ -74,7 +74,7 @@ describe('RED metrics on both sidecars of a call', () => {
 
   it('serves process, event-loop, in-flight and upstream pool metrics, and OpenMetrics when asked', async () => {
     const { text } = await scrape(caller.admin);
-    for (const name of ['process_cpu_seconds_total', 'process_resident_memory_bytes', 'nodejs_eventloop_lag_p99_seconds', 'meshlight_requests_in_flight', 'meshlight_downstream_connections']) {
+    for (const name of ['process_cpu_seconds_total', 'process_resident_memory_bytes', 'nodejs_eventloop_lag_p99_seconds', 'meshlight_requests_in_flight', 'meshlight_downstream_connections', 'meshlight_access_log_dropped_total']) {
       expect(text).toMatch(new RegExp(`^${name} `, 'm'));
     }
     expect(sample(text, 'meshlight_upstream_connections', { destination_service: 'orders.default', state: 'connected' })).toBeGreaterThanOrEqual(1);

@@ -59,6 +59,7 @@ export class Sidecar implements TrafficState {
       inFlight: () => this.inFlight,
       downstreamConnections: () => this.downstreamConnections,
       pools: () => this.poolStates(),
+      accessLogDropped: () => this.accessLog.dropped,
     });
   }
 

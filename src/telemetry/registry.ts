@@ -1,7 +1,7 @@
 // What the admin /metrics serves: the mesh RED metrics (mesh-metrics.ts) plus what operators expect of
 // any proxy, from prom-client: process CPU and memory, event-loop lag, GC, and gauges read at scrape time
 // (in-flight requests, open downstream connections, upstream pool state). Nothing here runs per request.
-import { collectDefaultMetrics, Gauge, Registry, type RegistryContentType } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Registry, type RegistryContentType } from 'prom-client';
 import { MeshMetrics } from './mesh-metrics.js';
 
 export interface PoolState {
@@ -17,6 +17,7 @@ export interface ProxyGauges {
   inFlight(): number;
   downstreamConnections(): number;
   pools(): Iterable<PoolState>;
+  accessLogDropped(): number;
 }
 
 export const OPENMETRICS_TYPE = Registry.OPENMETRICS_CONTENT_TYPE;
@@ -33,6 +34,10 @@ function createRegistry(type: RegistryContentType, gauges: ProxyGauges): Registr
   new Gauge({
     name: 'meshlight_downstream_connections', help: 'Open client connections on the outbound and inbound listeners.', registers: [registry],
     collect() { this.set(gauges.downstreamConnections()); },
+  });
+  new Counter({
+    name: 'meshlight_access_log_dropped_total', help: 'Access-log lines dropped because the destination could not keep up or failed.', registers: [registry],
+    collect() { this.reset(); this.inc(gauges.accessLogDropped()); },
   });
   new Gauge({
     name: 'meshlight_upstream_connections', help: 'Upstream pool connections by state (connected, running requests, pending requests).',
