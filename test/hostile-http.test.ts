@@ -486,6 +486,12 @@ describe('hostile HTTP: bodies, cut connections and clients that leave', () => {
           s.end('HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfinal');
         } else if (path === '/cl-and-te') {
           s.end('HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n');
+        } else if (path === '/304-with-length') {
+          // RFC 9110 8.6: a 304 may carry the Content-Length of the representation it stands for.
+          s.write('HTTP/1.1 304 Not Modified\r\nETag: "v7"\r\nContent-Length: 1234\r\n\r\n');
+        } else if (path === '/204-with-length') {
+          // Not allowed, but seen in the wild: a 204 with a length and bytes after it.
+          s.end('HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\nhello');
         } else if (path === '/wide-head') {
           s.end(`HTTP/1.1 200 OK\r\nX-Wide: ${'w'.repeat(30 * 1024)}\r\nContent-Length: 2\r\n\r\nok`);
         } else if (path === '/big-head') {
@@ -647,6 +653,28 @@ describe('hostile HTTP: bodies, cut connections and clients that leave', () => {
       expect(c.data).not.toMatch(/\r\n0\r\n\r\n$/);
     } finally {
       c.close();
+    }
+  });
+
+  it('passes a 304 that carries the Content-Length of the unchanged representation (and a 204 with one), and the connection stays usable', async () => {
+    const w = new RawConn(proxy.outbound);
+    try {
+      w.write('GET /304-with-length HTTP/1.1\r\nHost: odd\r\nIf-None-Match: "v7"\r\n\r\n');
+      const head = await w.until((d) => d.includes('\r\n\r\n'));
+      expect(head).toMatch(/^HTTP\/1\.1 304 /);
+      expect(head).toMatch(/\r\netag: "v7"\r\n/i);
+      await sleep(100);
+      expect(w.data.endsWith('\r\n\r\n')).toBe(true);
+      let from = w.data.length;
+      w.write('GET /204-with-length HTTP/1.1\r\nHost: odd\r\n\r\n');
+      expect((await w.until((d) => d.indexOf('\r\n\r\n', from) !== -1)).slice(from)).toMatch(/^HTTP\/1\.1 204 /);
+      await sleep(100);
+      expect(w.data.endsWith('\r\n\r\n'), 'the 204 carried a body').toBe(true);
+      from = w.data.length;
+      w.write('GET /next HTTP/1.1\r\nHost: echo\r\n\r\n');
+      expect((await w.until((d) => d.indexOf('}', from) !== -1)).slice(from)).toMatch(/^HTTP\/1\.1 200 /);
+    } finally {
+      w.close();
     }
   });
 

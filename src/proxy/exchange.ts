@@ -300,6 +300,12 @@ export class Exchange implements Dispatcher.DispatchHandler, LoggedRequest {
   }
 
   onError(err: Error): void {
+    // undici holds a 304's Content-Length (the representation's, RFC 9110 8.6) or a 204's against the
+    // empty body they always have; the answer is whole, only the upstream connection is dropped.
+    if (this.state === STREAMING && (this.status === 304 || this.status === 204) && (err as { code?: unknown }).code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH') {
+      this.onComplete();
+      return;
+    }
     const ep = this.endpoint;
     this.abortUpstream = null;
     if (ep !== undefined) ep.active--;
