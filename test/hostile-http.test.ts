@@ -624,6 +624,18 @@ describe('hostile HTTP: bodies, cut connections and clients that leave', () => {
     }
   });
 
+  it('answers an HTTP/1.1 request without Host with 400 DPE and the reason; HTTP/1.0 without one gets 404 NR', async () => {
+    const raw = await rawExchange(proxy.outbound, 'GET /no-host HTTP/1.1\r\n\r\n');
+    expect(raw).toMatch(/^HTTP\/1\.1 400 /);
+    expect(raw).toMatch(/\r\nx-meshlight-flags: DPE\r\n/i);
+    expect(raw).toMatch(/\r\nconnection: close\r\n/i);
+    expect(raw).toContain('Host header');
+    const old = await rawExchange(proxy.outbound, 'GET /no-host HTTP/1.0\r\n\r\n');
+    expect(old).toMatch(/^HTTP\/1\.1 404 /);
+    expect(old).toMatch(/\r\nx-meshlight-flags: NR\r\n/i);
+    expect(echo.seen.map((r) => r.url)).not.toContain('/no-host');
+  });
+
   it('answers 502 UC when the upstream closes cleanly without answering', async () => {
     const r = await call(proxy.outbound, 'cutter', '/close-early');
     expect(r.status).toBe(502);

@@ -171,6 +171,8 @@ export class Exchange implements Dispatcher.DispatchHandler, LoggedRequest {
         setHeader(out, 'host', host);
       }
     }
+    // Checked here rather than by node (requireHostHeader) so the answer carries the flag and a reason.
+    if (host === '' && this.req.httpVersionMinor === 1) this.invalid ??= new DownstreamProtocolError('an HTTP/1.1 request needs a Host header');
     if (this.invalid !== undefined) this.res.shouldKeepAlive = false;
     this.authority = host;
     const q = target.indexOf('?');

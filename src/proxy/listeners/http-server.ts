@@ -28,6 +28,8 @@ export function createProxyServer(limits: ServerLimits, onRequest: (req: Incomin
       // headersTimeout is only checked this often; keep it a fraction of the timeout.
       connectionsCheckingInterval: Math.max(100, Math.min(1_000, Math.floor(limits.headersTimeoutMs / 4))),
       insecureHTTPParser: false,
+      // The Exchange answers a missing Host itself (400 DPE with a reason); node's own 400 has neither.
+      requireHostHeader: false,
     },
     onRequest,
   );
