@@ -17,6 +17,7 @@ const FLAGS: FlagSpecs = {
   'connect-timeout': { type: 'string', help: 'upstream connect timeout', default: '10s' },
   'request-headers-timeout': { type: 'string', help: 'time a client has to send a request head (408 after)', default: '10s' },
   'max-request-headers-kb': { type: 'string', help: 'largest request head accepted (431 above)', default: '60' },
+  'otlp-endpoint': { type: 'string', help: 'OTLP/HTTP traces URL, e.g. http://127.0.0.1:4318/v1/traces (default: recent spans in memory, /traces)' },
   'access-log': { type: 'string', help: 'access log file, one JSON line per request (default stdout); SIGUSR1 reopens it' },
   'log-level': { type: 'string', help: `diagnostics on stderr: ${LOG_LEVELS.join('|')}`, default: 'info' },
 };
@@ -50,6 +51,7 @@ export async function run(argv: string[]): Promise<number> {
     },
     log,
     accessLogPath: stringFlag(parsed, 'access-log'),
+    otlpEndpoint: otlpFlag(stringFlag(parsed, 'otlp-endpoint')),
   });
   try {
     await sidecar.start();
@@ -73,4 +75,10 @@ export async function run(argv: string[]): Promise<number> {
   // Drained. An upstream connect still pending (a host that drops SYNs) must not hold the exit until its timeout.
   setTimeout(() => process.exit(0), 200).unref();
   return 0;
+}
+
+function otlpFlag(v: string | undefined): string | undefined {
+  if (v === undefined) return undefined;
+  if (!/^https?:\/\/[^/]+/.test(v)) throw new UsageError(`--otlp-endpoint must be an http(s) URL like http://127.0.0.1:4318/v1/traces, got '${v}'`);
+  return v;
 }

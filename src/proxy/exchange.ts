@@ -18,7 +18,9 @@ import { HOP_BY_HOP, removeHeader, setHeader, type HeaderList } from './headers.
 import { errorReply, sendLocalReply, type LocalReply } from './respond.js';
 import type { CompiledRule } from './routing/route-table.js';
 import type { RouteSeries } from '../telemetry/mesh-metrics.js';
+import type { Span } from '@opentelemetry/api';
 import { formatAccessLog, type AccessLogContext, type LoggedRequest } from '../telemetry/access-log.js';
+import { endHop, IncomingTraceHeaders, type FinishedHop, type TracedRequest } from '../telemetry/trace-hop.js';
 import type { Cluster } from './upstream/cluster.js';
 import type { EndpointState } from './upstream/endpoint.js';
 
@@ -43,7 +45,7 @@ export const SOURCE_HEADER = 'x-meshlight-source';
 /** Connect failures of a body-less request move on to another endpoint, at most this many tries. */
 const MAX_CONNECT_TRIES = 3;
 
-export class Exchange implements Dispatcher.DispatchHandler, LoggedRequest {
+export class Exchange implements Dispatcher.DispatchHandler, LoggedRequest, TracedRequest, FinishedHop {
   readonly startMs = Date.now();
   private readonly startPerf = performance.now();
   readonly method: string;
@@ -80,6 +82,10 @@ export class Exchange implements Dispatcher.DispatchHandler, LoggedRequest {
   userAgent: string | undefined = undefined;
   traceId: string | undefined = undefined;
   spanId: string | undefined = undefined;
+  /** Trace headers the request came with; made only when it has some. */
+  incoming: IncomingTraceHeaders | undefined = undefined;
+  /** Only sampled requests have one. */
+  span: Span | undefined = undefined;
   /** Request body bytes (Content-Length; a chunked upload counts 0) and response body bytes. */
   bytesReceived = 0;
   bytesSent = 0;
@@ -140,6 +146,15 @@ export class Exchange implements Dispatcher.DispatchHandler, LoggedRequest {
           break;
         case 'user-agent':
           this.userAgent = value;
+          break;
+        case 'traceparent':
+        case 'tracestate':
+        case 'b3':
+        case 'x-b3-traceid':
+        case 'x-b3-spanid':
+        case 'x-b3-sampled':
+        case 'x-b3-flags':
+          (this.incoming ??= new IncomingTraceHeaders()).capture(name, value);
           break;
         case 'connection':
           connection = value;
@@ -348,7 +363,9 @@ export class Exchange implements Dispatcher.DispatchHandler, LoggedRequest {
       abort?.(new DownstreamClosedError('client closed the connection'));
     }
     const durationMs = performance.now() - this.startPerf;
-    this.series?.get(this.method, this.status, this.flag ?? '').record(durationMs / 1000, this.bytesReceived, this.bytesSent, this.traceId);
+    const span = this.span;
+    this.series?.get(this.method, this.status, this.flag ?? '').record(durationMs / 1000, this.bytesReceived, this.bytesSent, span !== undefined ? this.traceId : undefined);
+    if (span !== undefined) endHop(span, this);
     if (this.log !== undefined) this.log.sink.write(formatAccessLog(this, this.log.reporter, durationMs));
   }
 

@@ -2,6 +2,7 @@
 // requests keep the plan they started with.
 import type { Snapshot, TelemetryConfig } from '../config/types.js';
 import { TELEMETRY_DEFAULTS } from '../config/kinds/telemetry.js';
+import type { TraceSettings } from '../telemetry/trace-hop.js';
 import type { MeshMetrics, RouteSeries } from '../telemetry/mesh-metrics.js';
 import { FilterChain } from './filters/filter.js';
 import { RouteTable } from './routing/route-table.js';
@@ -42,11 +43,16 @@ export class ProxyPlan {
     readonly self: string,
     /** The Telemetry that applies to this sidecar (undefined: the defaults). */
     readonly telemetry: TelemetryConfig | undefined,
-  ) {}
+  ) {
+    this.trace = traceSettings(telemetry);
+  }
 
   get accessLog(): boolean {
     return this.telemetry?.accessLog.enabled ?? TELEMETRY_DEFAULTS.accessLog;
   }
+
+  /** Sampling and propagation, resolved once per config. */
+  readonly trace: TraceSettings;
 }
 
 export function buildPlan(snapshot: Snapshot, opts: PlanOptions, clusterManager: ClusterManager, metrics: MeshMetrics): ProxyPlan {
@@ -63,6 +69,14 @@ export function buildPlan(snapshot: Snapshot, opts: PlanOptions, clusterManager:
     inbound = { cluster: clusters.get(inboundName)!, chain: FilterChain.EMPTY, seriesBySource, unknownSource };
   }
   return new ProxyPlan(snapshot, routes, clusters, inbound, self, telemetryFor(snapshot, self, opts.namespace));
+}
+
+function traceSettings(t: TelemetryConfig | undefined): TraceSettings {
+  const formats = t?.tracing.propagation ?? TELEMETRY_DEFAULTS.propagation;
+  return {
+    percentage: t?.tracing.samplingPercentage ?? TELEMETRY_DEFAULTS.samplingPercentage,
+    propagate: { w3c: formats.includes('w3c'), b3: formats.includes('b3'), b3multi: formats.includes('b3multi') },
+  };
 }
 
 /** As in Istio: a Telemetry targeting this service wins over the mesh-wide one of its namespace, then any. */

@@ -15,6 +15,7 @@ import { buildPlan, type PlanOptions, type ProxyPlan } from './plan.js';
 import { ClusterManager } from './upstream/cluster.js';
 import { Telemetry, type PoolState } from '../telemetry/registry.js';
 import { AccessLogSink } from '../telemetry/access-log.js';
+import { Tracing } from '../telemetry/tracing.js';
 import { selfName } from './plan.js';
 
 export interface SidecarOptions extends PlanOptions {
@@ -28,6 +29,8 @@ export interface SidecarOptions extends PlanOptions {
   readonly log: Logger;
   /** The access log file; undefined: stdout. */
   readonly accessLogPath: string | undefined;
+  /** OTLP/HTTP traces endpoint; undefined: spans are kept in memory only (/traces). */
+  readonly otlpEndpoint: string | undefined;
 }
 
 /** The config given at start is invalid: nothing was started. */
@@ -51,15 +54,19 @@ export class Sidecar implements TrafficState {
   private downstreamConnections = 0;
   readonly telemetry: Telemetry;
   private readonly accessLog: AccessLogSink;
+  private readonly tracing: Tracing;
 
   constructor(private readonly opts: SidecarOptions) {
     this.clusters = new ClusterManager({ connectTimeoutMs: opts.connectTimeoutMs });
     this.accessLog = new AccessLogSink(opts.accessLogPath);
+    this.tracing = new Tracing({ serviceName: selfName(opts), otlpEndpoint: opts.otlpEndpoint });
     this.telemetry = new Telemetry({
       inFlight: () => this.inFlight,
       downstreamConnections: () => this.downstreamConnections,
       pools: () => this.poolStates(),
       accessLogDropped: () => this.accessLog.dropped,
+      spansDropped: () => this.tracing.dropped,
+      spansExported: () => this.tracing.exported,
     });
   }
 
@@ -95,15 +102,16 @@ export class Sidecar implements TrafficState {
     this.adminServer = createAdminServer(
       () => ({ plan: this.plan, listening: this.listening, draining: this.draining, rejected: this.rejected }),
       this.telemetry,
+      this.tracing,
     );
     const self = selfName(opts);
     await listen(this.adminServer, opts.ports.admin, '127.0.0.1', 'admin');
-    const outbound = createProxyServer(opts.limits, createOutboundHandler(this, current, { sink: this.accessLog, reporter: 'source' }));
+    const outbound = createProxyServer(opts.limits, createOutboundHandler(this, current, { log: { sink: this.accessLog, reporter: 'source' }, tracing: this.tracing }));
     this.countConnections(outbound, `reporter="source",source_service="${self}"`);
     this.dataServers.push(outbound);
     await listen(outbound, opts.ports.outbound, '127.0.0.1', 'outbound');
     if (opts.appPort !== undefined) {
-      const inbound = createProxyServer(opts.limits, createInboundHandler(this, current, { sink: this.accessLog, reporter: 'destination' }));
+      const inbound = createProxyServer(opts.limits, createInboundHandler(this, current, { log: { sink: this.accessLog, reporter: 'destination' }, tracing: this.tracing }));
       this.countConnections(inbound, `reporter="destination",destination_service="${self}"`);
       this.dataServers.push(inbound);
       await listen(inbound, opts.ports.inbound, opts.bindAddress, 'inbound');
@@ -168,6 +176,7 @@ export class Sidecar implements TrafficState {
     this.adminServer?.close();
     await this.clusters.close(timedOut);
     await this.accessLog.close();
+    await this.tracing.shutdown();
     log.info('stopped');
   }
 }

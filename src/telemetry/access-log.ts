@@ -3,6 +3,7 @@
 // process.stdout write is synchronous when stdout is a file). When the destination cannot keep up and
 // the backlog passes a bound, lines are dropped and counted instead of memory growing.
 import { createWriteStream, type WriteStream } from 'node:fs';
+import type { Tracing } from './tracing.js';
 
 /** Bytes waiting to be written past which new lines are dropped. */
 export const MAX_BACKLOG_BYTES = 8 * 1024 * 1024;
@@ -80,6 +81,12 @@ function flushSink(sink: AccessLogSink): void {
 export interface AccessLogContext {
   readonly sink: AccessLogSink;
   readonly reporter: 'source' | 'destination';
+}
+
+/** The telemetry a listener hands to each of its requests. */
+export interface ListenerTelemetry {
+  readonly log: AccessLogContext;
+  readonly tracing: Tracing;
 }
 
 /** The request as CONTRACT.md section 4 names it; read off the exchange, so no record object per request. */

@@ -18,6 +18,8 @@ export interface ProxyGauges {
   downstreamConnections(): number;
   pools(): Iterable<PoolState>;
   accessLogDropped(): number;
+  spansDropped(): number;
+  spansExported(): number;
 }
 
 export const OPENMETRICS_TYPE = Registry.OPENMETRICS_CONTENT_TYPE;
@@ -38,6 +40,14 @@ function createRegistry(type: RegistryContentType, gauges: ProxyGauges): Registr
   new Counter({
     name: 'meshlight_access_log_dropped_total', help: 'Access-log lines dropped because the destination could not keep up or failed.', registers: [registry],
     collect() { this.reset(); this.inc(gauges.accessLogDropped()); },
+  });
+  new Counter({
+    name: 'meshlight_spans_dropped_total', help: 'Spans dropped: export queue full or the collector failed.', registers: [registry],
+    collect() { this.reset(); this.inc(gauges.spansDropped()); },
+  });
+  new Counter({
+    name: 'meshlight_spans_exported_total', help: 'Spans accepted by the OTLP collector.', registers: [registry],
+    collect() { this.reset(); this.inc(gauges.spansExported()); },
   });
   new Gauge({
     name: 'meshlight_upstream_connections', help: 'Upstream pool connections by state (connected, running requests, pending requests).',

@@ -3,6 +3,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { formatIssue } from '../../config/load.js';
 import type { ConfigIssue } from '../../config/types.js';
 import type { Telemetry } from '../../telemetry/registry.js';
+import type { Tracing } from '../../telemetry/tracing.js';
 import type { ProxyPlan } from '../plan.js';
 
 export interface AdminState {
@@ -13,7 +14,7 @@ export interface AdminState {
   readonly rejected: readonly ConfigIssue[];
 }
 
-export function createAdminServer(state: () => AdminState, telemetry: Telemetry): Server {
+export function createAdminServer(state: () => AdminState, telemetry: Telemetry, tracing: Tracing): Server {
   return createServer((req: IncomingMessage, res: ServerResponse) => {
     const path = (req.url ?? '/').split('?')[0];
     const s = state();
@@ -29,12 +30,14 @@ export function createAdminServer(state: () => AdminState, telemetry: Telemetry)
         const why = s.draining ? 'draining' : s.plan === undefined ? 'no config loaded' : !s.listening ? 'listeners not up' : 'ready';
         return send(res, ready ? 200 : 503, 'text/plain', `${why}\n`);
       }
+      case '/traces':
+        return sendJson(res, tracing);
       case '/config_dump':
         return sendJson(res, s.plan === undefined ? { version: null } : configDump(s.plan, s.rejected));
       case '/clusters':
         return sendJson(res, { clusters: s.plan === undefined ? [] : [...s.plan.clusters.values()] });
       default:
-        return send(res, 404, 'text/plain', 'admin endpoints: /healthz/ready /config_dump /clusters /metrics\n');
+        return send(res, 404, 'text/plain', 'admin endpoints: /healthz/ready /config_dump /clusters /metrics /traces\n');
     }
   });
 }

@@ -3,15 +3,17 @@
 import type { IncomingMessage } from 'node:http';
 import { NoBackendError, NoRouteError } from '../errors.js';
 import { Exchange, SOURCE_HEADER, type ProxyResponse, type TrafficState } from '../exchange.js';
-import type { AccessLogContext } from '../../telemetry/access-log.js';
+import type { ListenerTelemetry } from '../../telemetry/access-log.js';
+import { startHop } from '../../telemetry/trace-hop.js';
 import type { ProxyPlan } from '../plan.js';
 
-export function createOutboundHandler(traffic: TrafficState, currentPlan: () => ProxyPlan, log: AccessLogContext) {
+export function createOutboundHandler(traffic: TrafficState, currentPlan: () => ProxyPlan, telemetry: ListenerTelemetry) {
   return function onOutboundRequest(req: IncomingMessage, res: ProxyResponse): void {
     const ex = new Exchange(req, res, traffic);
     const plan = currentPlan();
     ex.sourceService = plan.self;
-    if (plan.accessLog) ex.log = log;
+    if (plan.accessLog) ex.log = telemetry.log;
+    startHop(ex, plan.trace, telemetry.tracing, 'client');
     if (ex.invalid !== undefined) {
       ex.series = plan.routes.unknown;
       ex.fail(ex.invalid);
