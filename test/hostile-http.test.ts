@@ -482,7 +482,12 @@ describe('hostile HTTP: bodies, cut connections and clients that leave', () => {
     odd = await startRawUpstream((s) =>
       s.once('data', (d: Buffer) => {
         const path = /^[A-Z]+ (\S+)/.exec(d.toString('latin1'))?.[1] ?? '';
-        if (path === '/early-hints') {
+        if (path === '/bytes') {
+          // Echoes the request's x-bytes value, byte for byte, as a response header.
+          const head = d.toString('latin1');
+          const value = /\r\nx-bytes: ([^\r]*)\r\n/i.exec(head)?.[1] ?? 'missing';
+          s.end(Buffer.concat([Buffer.from('HTTP/1.1 200 OK\r\nX-Bytes: '), Buffer.from(value, 'latin1'), Buffer.from('\r\nContent-Length: 2\r\n\r\nok')]));
+        } else if (path === '/early-hints') {
           s.end('HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfinal');
         } else if (path === '/cl-and-te') {
           s.end('HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n');
@@ -687,6 +692,24 @@ describe('hostile HTTP: bodies, cut connections and clients that leave', () => {
       expect((await w.until((d) => d.indexOf('}', from) !== -1)).slice(from)).toMatch(/^HTTP\/1\.1 200 /);
     } finally {
       w.close();
+    }
+  });
+
+  it('carries non-ASCII header bytes (UTF-8 sent raw) unchanged both ways', async () => {
+    const value = Buffer.from('café ✓ 日本', 'utf8');
+    const socket = connect(proxy.outbound, '127.0.0.1');
+    const chunks: Buffer[] = [];
+    socket.on('data', (d: Buffer) => chunks.push(d));
+    socket.on('error', () => undefined);
+    try {
+      socket.write(Buffer.concat([Buffer.from('GET /bytes HTTP/1.1\r\nHost: odd\r\nX-Bytes: '), value, Buffer.from('\r\n\r\n')]));
+      await eventually(() => Buffer.concat(chunks).includes('\r\n\r\nok'), 3_000, 'the answer');
+      const raw = Buffer.concat(chunks);
+      const at = raw.indexOf('x-bytes: ') + 'x-bytes: '.length;
+      expect(at).toBeGreaterThan(8);
+      expect(raw.subarray(at, raw.indexOf('\r\n', at)).equals(value)).toBe(true);
+    } finally {
+      socket.destroy();
     }
   });
 
