@@ -3,7 +3,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Pool, ProxyAgent, request as undiciRequest } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { call, rawExchange, startRawUpstream, startUpstream, type Upstream } from './helpers/net.js';
+import { call, freePort, rawExchange, startRawUpstream, startUpstream, type Upstream } from './helpers/net.js';
 import { meshService, startProxy, type ProxyProcess } from './helpers/processes.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -713,5 +713,27 @@ describe('URLRewrite prefix edge cases and timeouts.backendRequest', () => {
     expect(r.headers['x-meshlight-flags']).toBe('UT');
     expect(ms).toBeGreaterThanOrEqual(230);
     expect(ms).toBeLessThan(1_500);
+  });
+});
+
+describe('inbound listener when the app is not listening', () => {
+  let proxy: ProxyProcess;
+
+  beforeAll(async () => {
+    const appPort = await freePort();
+    proxy = await startProxy({ files: { 'mesh.yaml': meshService('orders', []) }, service: 'orders', appPort });
+  });
+
+  afterAll(async () => {
+    await proxy?.stop();
+  });
+
+  it('answers 503 UF naming the app address, and keeps answering', async () => {
+    for (let i = 0; i < 3; i++) {
+      const r = await call(proxy.inbound, 'orders', '/down');
+      expect(r.status).toBe(503);
+      expect(r.headers['x-meshlight-flags']).toBe('UF');
+      expect(r.body).toContain('127.0.0.1:');
+    }
   });
 });
