@@ -1,6 +1,6 @@
 // The demo's own services: tiny node:http apps that call each other through their sidecars, the way a
 // real app uses a mesh (plain HTTP to the service name, the sidecar does the rest).
-import { Agent, createServer, request, type Server } from 'node:http';
+import { Agent, createServer, request, type IncomingHttpHeaders, type OutgoingHttpHeaders, type Server } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SLOW_ANSWER_MS, type DemoInstance } from './topology.js';
 
@@ -9,10 +9,15 @@ export interface CallResult {
   readonly body: string;
 }
 
+/** What an app must pass from the request it serves to the calls it makes, for one trace per request. */
+const PROPAGATED = ['traceparent', 'tracestate', 'b3', 'x-b3-traceid', 'x-b3-spanid', 'x-b3-parentspanid', 'x-b3-sampled', 'x-b3-flags', 'x-request-id'];
+
 /** One HTTP call on a keep-alive agent; a failed connection comes back as status 0. */
-export function call(agent: Agent, port: number, host: string, method: string, path: string): Promise<CallResult> {
+export function call(agent: Agent, port: number, host: string, method: string, path: string, incoming: IncomingHttpHeaders = {}): Promise<CallResult> {
+  const headers: OutgoingHttpHeaders = { host };
+  for (const h of PROPAGATED) if (incoming[h] !== undefined) headers[h] = incoming[h];
   return new Promise((resolve) => {
-    const req = request({ host: '127.0.0.1', port, method, path, agent, headers: { host } }, (res) => {
+    const req = request({ host: '127.0.0.1', port, method, path, agent, headers }, (res) => {
       let body = '';
       res.setEncoding('utf8').on('data', (d: string) => (body += d));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
@@ -31,7 +36,7 @@ function versionIn(body: string): string | undefined {
   }
 }
 
-async function handle(app: DemoInstance, agent: Agent): Promise<{ status: number; body: object }> {
+async function handle(app: DemoInstance, agent: Agent, incoming: IncomingHttpHeaders): Promise<{ status: number; body: object }> {
   await sleep(app.latencyMs + Math.random() * app.latencyMs);
   const roll = Math.random();
   if (roll < app.errorRate) return { status: 503, body: { service: app.service, version: app.version, error: 'demo failure' } };
@@ -39,7 +44,7 @@ async function handle(app: DemoInstance, agent: Agent): Promise<{ status: number
   const calls: Record<string, { status: number; version?: string }> = {};
   let status = 200;
   for (const c of app.calls) {
-    const r = await call(agent, app.outbound, c.service, c.method, c.path);
+    const r = await call(agent, app.outbound, c.service, c.method, c.path, incoming);
     calls[c.service] = { status: r.status, version: versionIn(r.body) };
     if (r.status >= 500 || r.status === 0) status = 502; // a dependency failed: so do we, as most apps would
   }
@@ -50,7 +55,7 @@ export async function startApp(app: DemoInstance): Promise<Server> {
   const agent = new Agent({ keepAlive: true });
   const server = createServer((req, res) => {
     req.resume();
-    void handle(app, agent).then(({ status, body }) => {
+    void handle(app, agent, req.headers).then(({ status, body }) => {
       res.writeHead(status, { 'content-type': 'application/json' }).end(`${JSON.stringify(body)}\n`);
     });
   });

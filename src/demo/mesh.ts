@@ -1,7 +1,10 @@
 // `meshlight demo`: the apps, a sidecar beside each, generated traffic, and what to try meanwhile.
+import { mkdtemp } from 'node:fs/promises';
 import type { Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { startApp } from './apps.js';
-import { DEMO_CONFIG, startSidecar, stopSidecar, waitReady, type Sidecar } from './sidecars.js';
+import { accessLogPath, DEMO_CONFIG, startSidecar, stopSidecar, waitReady, type Sidecar } from './sidecars.js';
 import { DEMO_INSTANCES } from './topology.js';
 import { startTraffic, TrafficCounts } from './traffic.js';
 
@@ -12,7 +15,7 @@ export interface DemoOptions {
   readonly logLevel: string;
 }
 
-function banner(): string {
+function banner(logDir: string): string {
   const at = (instance: string) => DEMO_INSTANCES.find((a) => a.instance === instance)!;
   const [frontend, orders] = [at('frontend'), at('orders-v1')];
   const rows = DEMO_INSTANCES.map((a) =>
@@ -24,6 +27,9 @@ function banner(): string {
     [`curl -si -H 'Host: nope' http://127.0.0.1:${frontend.outbound}/`, 'unknown service: 404, x-meshlight-flags: NR'],
     [`curl -s http://127.0.0.1:${frontend.admin}/config_dump`, "frontend's sidecar: the active config"],
     [`curl -s http://127.0.0.1:${frontend.admin}/clusters`, 'its upstreams and their state'],
+    [`curl -s http://127.0.0.1:${orders.admin}/metrics | grep 'mesh_requests_total.*payments'`, "RED metrics: orders-v1's calls to payments"],
+    [`grep '"response_code":50' ${accessLogPath(logDir, orders)} | tail -1`, 'a failed call in its access log: note trace_id'],
+    [`curl -s 'http://127.0.0.1:${orders.admin}/traces?trace_id=TRACE_ID'`, 'that trace, as this sidecar recorded it'],
   ];
   const width = Math.max(...tryRows.map(([c]) => c.length));
   const tries = tryRows.map(([c, why]) => `  ${c.padEnd(width)}  # ${why}`);
@@ -34,6 +40,7 @@ ${rows.join('\n')}
 Try:
 ${tries.join('\n')}
 Config: ${DEMO_CONFIG} (watched: edit the orders weights and watch the split move)
+Access logs: ${logDir}/<instance>.log; metrics on each admin port's /metrics; traces on /traces (README: "From an alert to a trace")
 `;
 }
 
@@ -46,9 +53,10 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
   let code = 0;
   try {
     for (const app of DEMO_INSTANCES) servers.push(await startApp(app));
-    for (const app of DEMO_INSTANCES) sidecars.push(startSidecar(app, opts.logLevel));
+    const logDir = await mkdtemp(join(tmpdir(), 'meshlight-demo-'));
+    for (const app of DEMO_INSTANCES) sidecars.push(startSidecar(app, opts.logLevel, logDir));
     await Promise.all(sidecars.map(waitReady));
-    process.stdout.write(banner());
+    process.stdout.write(banner(logDir));
     traffic = startTraffic(DEMO_INSTANCES[0]!.inbound, opts.rps, counts);
     process.stdout.write(`\ngenerating ${opts.rps} requests/s into frontend; a summary every 5 s${opts.durationMs === undefined ? '; Ctrl-C stops' : ''}\n`);
     summary = setInterval(() => process.stdout.write(`traffic: ${counts.summary()}\n`), 5_000);

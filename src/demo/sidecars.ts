@@ -14,13 +14,14 @@ export interface Sidecar {
   readonly stderrTail: string[];
 }
 
-export function startSidecar(app: DemoInstance, logLevel: string): Sidecar {
+/** Each sidecar's JSON access log goes to `<logDir>/<instance>.log`. */
+export function startSidecar(app: DemoInstance, logLevel: string, logDir: string): Sidecar {
   const args = [
     CLI, 'proxy', '--config', DEMO_CONFIG, '--service', app.service, '--app-port', String(app.appPort),
     '--inbound-port', String(app.inbound), '--outbound-port', String(app.outbound), '--admin-port', String(app.admin),
-    '--bind-address', '127.0.0.1', '--log-level', logLevel,
+    '--bind-address', '127.0.0.1', '--log-level', logLevel, '--access-log', accessLogPath(logDir, app),
   ];
-  // stdout is the sidecar's access log (the telemetry release fills it); diagnostics come through stderr.
+  // The access log goes to a file; diagnostics come through stderr.
   const proc = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   const stderrTail: string[] = [];
   proc.stderr!.setEncoding('utf8').on('data', (text: string) => {
@@ -32,6 +33,10 @@ export function startSidecar(app: DemoInstance, logLevel: string): Sidecar {
     }
   });
   return { app, proc, stderrTail };
+}
+
+export function accessLogPath(logDir: string, app: DemoInstance): string {
+  return resolve(logDir, `${app.instance}.log`);
 }
 
 /** Resolves once /healthz/ready answers 200; rejects if the sidecar exits first or takes over 10 s. */

@@ -105,12 +105,13 @@ export class Tracing {
     return this.tracer.startSpan(name, { kind: kind === 'server' ? SpanKind.SERVER : SpanKind.CLIENT, startTime: startMs }, ctx);
   }
 
-  /** /traces: the recent spans, newest first. */
-  toJSON(): object {
+  /** /traces: the recent spans, newest first; only those of one trace when `traceId` is given. */
+  view(traceId: string | undefined): object {
+    const spans = traceId === undefined ? this.recent : this.recent.filter((s) => s.spanContext().traceId === traceId);
     return {
       exported: this.exported,
       dropped: this.dropped,
-      spans: this.recent.map((s) => ({
+      spans: spans.map((s) => ({
         trace_id: s.spanContext().traceId,
         span_id: s.spanContext().spanId,
         parent_span_id: s.parentSpanContext?.spanId,

@@ -16,7 +16,8 @@ export interface AdminState {
 
 export function createAdminServer(state: () => AdminState, telemetry: Telemetry, tracing: Tracing): Server {
   return createServer((req: IncomingMessage, res: ServerResponse) => {
-    const path = (req.url ?? '/').split('?')[0];
+    const url = new URL(req.url ?? '/', 'http://admin');
+    const path = url.pathname;
     const s = state();
     if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, 'text/plain', 'admin endpoints are read-only: use GET\n');
     switch (path) {
@@ -31,7 +32,7 @@ export function createAdminServer(state: () => AdminState, telemetry: Telemetry,
         return send(res, ready ? 200 : 503, 'text/plain', `${why}\n`);
       }
       case '/traces':
-        return sendJson(res, tracing);
+        return sendJson(res, tracing.view(url.searchParams.get('trace_id') ?? undefined));
       case '/config_dump':
         return sendJson(res, s.plan === undefined ? { version: null } : configDump(s.plan, s.rejected));
       case '/clusters':
