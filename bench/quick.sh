@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# A rough, same-run comparison: wrk against nginx directly and through `meshlight proxy`, following
-# ../shared/BASELINE.md's method (proxy on core 0; nginx and wrk on core 1; 3 s warm-up, 10 s measured).
+# A rough, same-run comparison: wrk against nginx directly and through `meshlight proxy` with three
+# telemetry settings, following ../shared/BASELINE.md (proxies on core 0; nginx and wrk on core 1; 3 s
+# warm-up, 10 s measured).
 # Needs nginx and wrk (apt-get install nginx-light wrk). Usage: bench/quick.sh [connections]
 set -euo pipefail
 cd "$(dirname "$0")/.."
