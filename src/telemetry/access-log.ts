@@ -113,10 +113,21 @@ export interface LoggedRequest {
 
 const str = (v: string | undefined): string => (v === undefined ? 'null' : JSON.stringify(v));
 
+// Requests starting in the same millisecond share one formatted timestamp.
+let lastMs = -1;
+let lastIso = '';
+function isoTime(ms: number): string {
+  if (ms !== lastMs) {
+    lastMs = ms;
+    lastIso = new Date(ms).toISOString();
+  }
+  return lastIso;
+}
+
 /** One JSON line; strings go through JSON.stringify (correct escaping), the rest is concatenated. */
 export function formatAccessLog(r: LoggedRequest, reporter: string, durationMs: number): string {
   return (
-    `{"start_time":"${new Date(r.startMs).toISOString()}","reporter":"${reporter}","method":${str(r.method)},` +
+    `{"start_time":"${isoTime(r.startMs)}","reporter":"${reporter}","method":${str(r.method)},` +
     `"authority":${str(r.authority)},"path":${str(r.originalPath + r.originalQuery)},"protocol":"HTTP/${r.protocol}",` +
     `"response_code":${r.status},"response_flags":${str(r.flag ?? '-')},"bytes_received":${r.bytesReceived},` +
     `"bytes_sent":${r.bytesSent},"duration_ms":${Math.round(durationMs * 1000) / 1000},` +
