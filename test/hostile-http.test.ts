@@ -741,6 +741,18 @@ describe('hostile HTTP: bodies, cut connections and clients that leave', () => {
     expect(r.headers['x-meshlight-flags']).toBe('UPE');
   });
 
+  it('a client that leaves with pipelined requests still queued: every upstream call is cut, none stays active', async () => {
+    const cutBefore = departures.responsesCut;
+    const w = new RawConn(proxy.outbound);
+    // The second and third answers wait behind the first, which never ends.
+    w.write('GET /endless-1 HTTP/1.1\r\nHost: drip\r\n\r\nGET /endless-2 HTTP/1.1\r\nHost: drip\r\n\r\nGET /endless-3 HTTP/1.1\r\nHost: drip\r\n\r\n');
+    expect((await w.until((d) => d.length > 3_000)).length).toBeGreaterThan(3_000);
+    await eventually(() => drip.seen.filter((r) => r.url.startsWith('/endless-')).length === 3, 3_000, 'all three at the upstream');
+    w.close();
+    await eventually(() => departures.responsesCut - cutBefore === 3, 5_000, 'the upstream to see all three cut');
+    await eventually(async () => (await activeRequests(proxy.admin)) === 0, 5_000, 'no active requests in /clusters');
+  });
+
   it('clients that leave mid-request or mid-response: the upstream hears of it, nothing stays active, no descriptors leak', async () => {
     // Warm up, then measure: the pools may keep one idle connection per upstream.
     expect((await call(proxy.outbound, 'sink', '/warm', 'POST')).status).toBe(200);

@@ -108,6 +108,9 @@ export class Exchange implements Dispatcher.DispatchHandler, LoggedRequest, Trac
     traffic.inFlight++;
     res.exchange = this;
     res.on('close', onResponseClose);
+    // An answer queued behind another on a pipelined connection gets no 'close' when the client leaves
+    // (node never gives it the socket); its request is destroyed with an error instead. Rare: a closure is fine.
+    if (res.socket === null) req.once('close', () => this.queuedRequestClosed());
     this.readHead();
   }
 
@@ -352,6 +355,10 @@ export class Exchange implements Dispatcher.DispatchHandler, LoggedRequest, Trac
     const abort = this.abortUpstream;
     this.fail(err);
     abort?.(err);
+  }
+
+  private queuedRequestClosed(): void {
+    if (this.req.errored !== null && this.res.socket === null) this.downstreamClosed();
   }
 
   downstreamClosed(): void {
