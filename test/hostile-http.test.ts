@@ -741,6 +741,43 @@ describe('hostile HTTP: bodies, cut connections and clients that leave', () => {
     expect(r.headers['x-meshlight-flags']).toBe('UPE');
   });
 
+  it('a malformed request pipelined behind a good one is answered after it, never in its place', async () => {
+    const w = new RawConn(proxy.outbound);
+    try {
+      // The first answer streams for ~80 ms; the garbage behind it is parsed at once.
+      w.write('GET /stream HTTP/1.1\r\nHost: chunky\r\n\r\nGARBAGE / HTTP/1.1\r\n\r\n');
+      const raw = await w.until((d) => d.includes('\r\n\r\nmalformed'));
+      expect(raw).toMatch(/^HTTP\/1\.1 200 /);
+      const first = dechunk(raw, raw.indexOf('\r\n\r\n') + 4);
+      expect(first?.body).toBe(`first;second;${'x'.repeat(20_000)};last`);
+      const second = raw.slice(first!.end);
+      expect(second).toMatch(/^HTTP\/1\.1 400 /);
+      expect(second).toMatch(/\r\nx-meshlight-flags: DPE\r\n/i);
+      await w.until(() => false, 1_000);
+      expect(w.closed).toBe(true);
+      expect(raw.match(/HTTP\/1\.1 \d{3} /g)).toHaveLength(2);
+    } finally {
+      w.close();
+    }
+  });
+
+  it('a request whose own chunked body turns malformed gets 400, and its upstream call is cut', async () => {
+    const cutBefore = departures.requestsCut;
+    const w = new RawConn(proxy.outbound);
+    try {
+      w.write('POST /bad-body HTTP/1.1\r\nHost: sink\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n');
+      await eventually(() => sink.seen.some((r) => r.url === '/bad-body'), 3_000, 'the upload to reach the upstream');
+      w.write('zz\r\nnot a chunk\r\n');
+      const raw = await w.until((d) => d.includes('\r\n\r\n'));
+      expect(raw).toMatch(/^HTTP\/1\.1 400 /);
+      await w.until(() => false, 1_000);
+      expect(w.closed).toBe(true);
+    } finally {
+      w.close();
+    }
+    await eventually(() => departures.requestsCut - cutBefore === 1, 3_000, 'the upstream to see the upload cut');
+  });
+
   it('a client that leaves with pipelined requests still queued: every upstream call is cut, none stays active', async () => {
     const cutBefore = departures.responsesCut;
     const w = new RawConn(proxy.outbound);

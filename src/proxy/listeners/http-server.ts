@@ -1,6 +1,6 @@
 // The HTTP/1.1 server every data-plane listener uses: node's llhttp parser with strict limits, and
 // clear answers for requests that never become requests (malformed, oversized, too slow, CONNECT).
-import { createServer, STATUS_CODES, type IncomingMessage, type Server } from 'node:http';
+import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { ProxyResponse } from '../exchange.js';
 import { FLAGS_HEADER } from '../respond.js';
@@ -47,14 +47,36 @@ function rawReply(socket: Duplex, status: number, flag: string, body: string): v
 
 /** Parse errors, oversized heads and head timeouts: the request never reached a handler. */
 function onClientError(err: Error & { code?: string; reason?: string }, socket: Duplex): void {
-  const inProgress = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
-  if (err.code === 'ECONNRESET' || !socket.writable || inProgress?.headersSent === true) {
+  if (err.code === 'ECONNRESET' || !socket.writable) {
     socket.destroy();
     return;
   }
-  if (err.code === 'HPE_HEADER_OVERFLOW') rawReply(socket, 431, 'DPE', 'request headers too large\n');
-  else if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') rawReply(socket, 408, 'DPE', 'request headers not received in time\n');
-  else rawReply(socket, 400, 'DPE', `malformed request: ${err.reason ?? err.code ?? err.message}\n`);
+  // The parser reports its error again for every later read; one answer is enough.
+  if (answering.has(socket)) return;
+  answering.add(socket);
+  if (err.code === 'HPE_HEADER_OVERFLOW') replyInTurn(socket, 431, 'request headers too large\n');
+  else if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') replyInTurn(socket, 408, 'request headers not received in time\n');
+  else replyInTurn(socket, 400, `malformed request: ${err.reason ?? err.code ?? err.message}\n`);
+}
+
+const answering = new WeakSet<Duplex>();
+
+/**
+ * Answers after the requests pipelined ahead of the bad one, or the client would take our answer for
+ * theirs (nginx and Envoy do not read ahead, so they never face this). Error path only: closures are fine.
+ */
+function replyInTurn(socket: Duplex, status: number, body: string): void {
+  if (socket.destroyed) return;
+  const current = (socket as Duplex & { _httpMessage?: ServerResponse | null })._httpMessage;
+  if (current == null) return rawReply(socket, status, 'DPE', body);
+  if (current.req.complete) {
+    // That request was read whole, so the bad bytes came after it: wait for its answer (and any queued behind it).
+    current.once('close', () => replyInTurn(socket, status, body));
+    return;
+  }
+  // The bad bytes are this request's own body.
+  if (current.headersSent) socket.destroy();
+  else rawReply(socket, status, 'DPE', body);
 }
 
 function onConnectMethod(_req: IncomingMessage, socket: Duplex): void {
