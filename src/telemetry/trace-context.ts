@@ -2,7 +2,7 @@
 // Hand-parsed because it runs on every request, sampled or not; the OpenTelemetry propagators would
 // allocate a Context and carrier wrappers per request. Formats: w3.org/TR/trace-context, openzipkin/b3-propagation.
 import { randomFillSync } from 'node:crypto';
-import { removeHeader, setHeader, type HeaderList } from '../proxy/headers.js';
+import { removeHeader, type HeaderList } from '../proxy/headers.js';
 
 export interface ParentContext {
   readonly traceId: string;
@@ -55,17 +55,19 @@ export interface Propagate {
   readonly b3multi: boolean;
 }
 
-/** Replaces whatever trace headers came in with this hop's context, in every configured format. */
-export function injectContext(headers: HeaderList, p: Propagate, traceId: string, spanId: string, sampled: boolean, tracestate: string | undefined): void {
-  for (const h of TRACE_HEADERS) removeHeader(headers, h);
+/**
+ * Replaces whatever trace headers came in with this hop's context, in every configured format.
+ * `hadAny` false (the request brought none) skips the search for old ones.
+ */
+export function injectContext(headers: HeaderList, p: Propagate, traceId: string, spanId: string, sampled: boolean, tracestate: string | undefined, hadAny: boolean): void {
+  if (hadAny) for (const h of TRACE_HEADERS) removeHeader(headers, h);
   if (p.w3c) {
     headers.push('traceparent', `00-${traceId}-${spanId}-${sampled ? '01' : '00'}`);
     if (tracestate !== undefined) headers.push('tracestate', tracestate);
   }
   if (p.b3) headers.push('b3', `${traceId}-${spanId}-${sampled ? '1' : '0'}`);
   if (p.b3multi) {
-    setHeader(headers, 'x-b3-traceid', traceId);
-    headers.push('x-b3-spanid', spanId, 'x-b3-sampled', sampled ? '1' : '0');
+    headers.push('x-b3-traceid', traceId, 'x-b3-spanid', spanId, 'x-b3-sampled', sampled ? '1' : '0');
   }
 }
 

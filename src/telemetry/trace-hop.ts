@@ -74,7 +74,7 @@ export function startHop(ex: TracedRequest, settings: TraceSettings, tracing: Tr
     ex.span = span;
     ex.traceId = sc.traceId;
     ex.spanId = sc.spanId;
-    injectContext(ex.headers, settings.propagate, sc.traceId, sc.spanId, true, ex.incoming?.tracestate);
+    injectContext(ex.headers, settings.propagate, sc.traceId, sc.spanId, true, ex.incoming?.tracestate, ex.incoming !== undefined);
   } else if (ctx !== undefined) {
     // Not ours to record: the context travels on unchanged.
     ex.traceId = ctx.traceId;
@@ -82,7 +82,7 @@ export function startHop(ex: TracedRequest, settings: TraceSettings, tracing: Tr
   } else {
     ex.traceId = newTraceId();
     ex.spanId = newSpanId();
-    injectContext(ex.headers, settings.propagate, ex.traceId, ex.spanId, false, undefined);
+    injectContext(ex.headers, settings.propagate, ex.traceId, ex.spanId, false, undefined, ex.incoming !== undefined);
   }
 }
 
