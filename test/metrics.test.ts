@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { call, startUpstream, type Upstream } from './helpers/net.js';
+import { call, freePort, startUpstream, type Upstream } from './helpers/net.js';
 import { meshService, startProxy, type ProxyProcess } from './helpers/processes.js';
 
 /** The value of the one sample whose name and labels contain every given `name="value"` pair. */
@@ -83,5 +83,19 @@ describe('RED metrics on both sidecars of a call', () => {
     expect(om.text).toContain('# TYPE mesh_requests counter');
     expect(om.text.endsWith('# EOF\n')).toBe(true);
     expect(om.text.match(/# EOF/g)).toHaveLength(1);
+  });
+
+  it('the stats port, when asked for, serves /metrics and readiness but nothing that reveals config', async () => {
+    const stats = await freePort();
+    const p = await startProxy({ files: { 'mesh.yaml': meshService('orders', [app.port]) }, args: ['--stats-port', String(stats)] });
+    try {
+      const metrics = await fetch(`http://127.0.0.1:${stats}/metrics`);
+      expect(metrics.status).toBe(200);
+      expect(await metrics.text()).toContain('# TYPE mesh_requests_total counter');
+      expect((await fetch(`http://127.0.0.1:${stats}/healthz/ready`)).status).toBe(200);
+      for (const path of ['/config_dump', '/clusters', '/traces']) expect((await fetch(`http://127.0.0.1:${stats}${path}`)).status).toBe(404);
+    } finally {
+      await p.stop();
+    }
   });
 });

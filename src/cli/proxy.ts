@@ -12,7 +12,8 @@ const FLAGS: FlagSpecs = {
   'outbound-port': { type: 'string', help: "outbound listener, the app's calls to other services (127.0.0.1)", default: '15001' },
   'inbound-port': { type: 'string', help: 'inbound listener, calls into the app', default: '15006' },
   'admin-port': { type: 'string', help: 'admin: /healthz/ready /config_dump /clusters (127.0.0.1)', default: '15000' },
-  'bind-address': { type: 'string', help: 'address the inbound listener binds', default: '0.0.0.0' },
+  'stats-port': { type: 'string', help: 'stats listener for Prometheus and the kubelet: /metrics and /healthz/ready only (off unless given; 15020 when injected)' },
+  'bind-address': { type: 'string', help: 'address the inbound and stats listeners bind', default: '0.0.0.0' },
   'drain-timeout': { type: 'string', help: 'on SIGTERM, how long in-flight requests may take to finish', default: '5s' },
   'connect-timeout': { type: 'string', help: 'upstream connect timeout', default: '10s' },
   'request-headers-timeout': { type: 'string', help: 'time a client has to send a request head (408 after)', default: '10s' },
@@ -41,7 +42,7 @@ export async function run(argv: string[]): Promise<number> {
     namespace: stringFlag(parsed, 'namespace')!,
     appPort: portFlag(parsed, 'app-port'),
     bindAddress: stringFlag(parsed, 'bind-address')!,
-    ports: { outbound: portFlag(parsed, 'outbound-port')!, inbound: portFlag(parsed, 'inbound-port')!, admin: portFlag(parsed, 'admin-port')! },
+    ports: { outbound: portFlag(parsed, 'outbound-port')!, inbound: portFlag(parsed, 'inbound-port')!, admin: portFlag(parsed, 'admin-port')!, stats: portFlag(parsed, 'stats-port') },
     drainTimeoutMs: durationFlag(parsed, 'drain-timeout')!,
     connectTimeoutMs: durationFlag(parsed, 'connect-timeout')!,
     limits: {

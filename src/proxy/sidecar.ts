@@ -22,7 +22,8 @@ export interface SidecarOptions extends PlanOptions {
   readonly configPath: string;
   /** Inbound listens here (a pod's interfaces by default); outbound and admin are always loopback. */
   readonly bindAddress: string;
-  readonly ports: { readonly outbound: number; readonly inbound: number; readonly admin: number };
+  /** `stats` undefined: no stats listener (it is opened only when asked for, as in the contract). */
+  readonly ports: { readonly outbound: number; readonly inbound: number; readonly admin: number; readonly stats: number | undefined };
   readonly drainTimeoutMs: number;
   readonly connectTimeoutMs: number;
   readonly limits: ServerLimits;
@@ -49,6 +50,7 @@ export class Sidecar implements TrafficState {
   private readonly clusters: ClusterManager;
   private readonly dataServers: ProxyServer[] = [];
   private adminServer: Server | undefined;
+  private statsServer: Server | undefined;
   private watcher: FSWatcher | undefined;
   private reloading = Promise.resolve();
   private downstreamConnections = 0;
@@ -104,6 +106,15 @@ export class Sidecar implements TrafficState {
       this.telemetry,
       this.tracing,
     );
+    if (opts.ports.stats !== undefined) {
+      this.statsServer = createAdminServer(
+        () => ({ plan: this.plan, listening: this.listening, draining: this.draining, rejected: this.rejected }),
+        this.telemetry,
+        this.tracing,
+        true,
+      );
+      await listen(this.statsServer, opts.ports.stats, opts.bindAddress, 'stats');
+    }
     const self = selfName(opts);
     await listen(this.adminServer, opts.ports.admin, '127.0.0.1', 'admin');
     const outbound = createProxyServer(opts.limits, createOutboundHandler(this, current, { log: { sink: this.accessLog, reporter: 'source' }, tracing: this.tracing }));
@@ -172,8 +183,10 @@ export class Sidecar implements TrafficState {
     const timedOut = this.inFlight > 0;
     if (timedOut) log.warn(`drain time ${drainTimeoutMs} ms passed with ${this.inFlight} requests in flight: closing them`);
     for (const s of this.dataServers) s.closeAllConnections();
-    this.adminServer?.closeAllConnections();
-    this.adminServer?.close();
+    for (const s of [this.adminServer, this.statsServer]) {
+      s?.closeAllConnections();
+      s?.close();
+    }
     await this.clusters.close(timedOut);
     await this.accessLog.close();
     await this.tracing.shutdown();

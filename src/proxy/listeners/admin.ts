@@ -14,12 +14,17 @@ export interface AdminState {
   readonly rejected: readonly ConfigIssue[];
 }
 
-export function createAdminServer(state: () => AdminState, telemetry: Telemetry, tracing: Tracing): Server {
+/** The stats port (15020): what Prometheus and the kubelet need, and nothing that reveals config. */
+const STATS_PATHS = new Set(['/metrics', '/healthz/ready']);
+
+/** `statsOnly`: the stats port's server, serving /metrics and /healthz/ready only. */
+export function createAdminServer(state: () => AdminState, telemetry: Telemetry, tracing: Tracing, statsOnly = false): Server {
   return createServer((req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? '/', 'http://admin');
     const path = url.pathname;
     const s = state();
     if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, 'text/plain', 'admin endpoints are read-only: use GET\n');
+    if (statsOnly && !STATS_PATHS.has(path)) return send(res, 404, 'text/plain', 'stats endpoints: /metrics /healthz/ready\n');
     switch (path) {
       case '/metrics':
         return void telemetry.scrape(req.headers.accept).then(
