@@ -1,25 +1,14 @@
 import { mkdtemp, readFile, rename, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { request } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startUpstream, type Upstream } from './helpers/net.js';
+import { call, startUpstream, type Upstream } from './helpers/net.js';
 import { eventually, meshService, startProxy, type ProxyProcess } from './helpers/processes.js';
 
 const FIELDS = ['start_time', 'method', 'authority', 'path', 'protocol', 'response_code', 'response_flags', 'bytes_received', 'bytes_sent',
   'duration_ms', 'upstream_host', 'upstream_service', 'route', 'source_service', 'request_id', 'trace_id', 'span_id', 'user_agent'];
 
 type Line = Record<string, unknown>;
-/** GET through a listener with a Host header (fetch cannot set one). */
-function get(port: number, host: string, path: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    request({ host: '127.0.0.1', port, path, headers: { host, ...headers }, agent: false }, (res) => {
-      let body = '';
-      res.setEncoding('utf8').on('data', (d: string) => (body += d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    }).on('error', reject).end();
-  });
-}
 
 const lines = (text: string): Line[] => text.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Line);
 
@@ -46,7 +35,7 @@ describe('the JSON access log', () => {
   });
 
   it('writes every contract field on both sides of a call, with the request id carried across', async () => {
-    expect((await get(caller.outbound, 'orders', '/list?page=2', { 'user-agent': 'test-agent/1.0' })).body).toBe('orders');
+    expect((await call(caller.outbound, 'orders', '/list?page=2', 'GET', { 'user-agent': 'test-agent/1.0' })).body).toBe('orders');
     await eventually(() => caller.output.stdout.includes('"/list?page=2"'), 5_000, 'the caller log line');
     const out = lines(caller.output.stdout).find((l) => l['path'] === '/list?page=2')!;
     expect(Object.keys(out)).toEqual(expect.arrayContaining(FIELDS));
@@ -68,7 +57,7 @@ describe('the JSON access log', () => {
   });
 
   it('logs local answers with their response flag', async () => {
-    expect((await get(caller.outbound, 'nowhere', '/')).status).toBe(404);
+    expect((await call(caller.outbound, 'nowhere', '/')).status).toBe(404);
     await eventually(() => caller.output.stdout.includes('"nowhere"'), 5_000, 'the 404 log line');
     expect(lines(caller.output.stdout).find((l) => l['authority'] === 'nowhere')).toMatchObject({ response_code: 404, response_flags: 'NR', upstream_host: null });
   });
@@ -85,7 +74,7 @@ describe('the JSON access log', () => {
   it('is turned off by Telemetry accessLog.enabled: false, live', async () => {
     await writeFile(join(caller.configDir, 'telemetry.yaml'), 'apiVersion: meshlight.dev/v1alpha1\nkind: Telemetry\nmetadata: {name: quiet}\nspec: {accessLog: {enabled: false}}\n');
     await eventually(async () => JSON.stringify(await (await fetch(`http://127.0.0.1:${caller.admin}/config_dump`)).json()).includes('"quiet"'), 5_000, 'the reload');
-    expect((await get(caller.outbound, 'orders', '/silent')).status).toBe(200);
+    expect((await call(caller.outbound, 'orders', '/silent')).status).toBe(200);
     await new Promise((r) => setTimeout(r, 300));
     expect(caller.output.stdout).not.toContain('/silent');
   });

@@ -1,7 +1,7 @@
 import { createServer, request, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort, startUpstream, type Upstream } from './helpers/net.js';
+import { call, freePort, startUpstream, type Upstream } from './helpers/net.js';
 import { eventually, meshService, startProxy, type ProxyProcess } from './helpers/processes.js';
 
 interface ReceivedSpan {
@@ -38,15 +38,6 @@ async function startReceiver(): Promise<{ port: number; spans: ReceivedSpan[]; s
   return { port: (server.address() as AddressInfo).port, spans, server };
 }
 
-function get(port: number, host: string, path: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    request({ host: '127.0.0.1', port, path, headers: { host, ...headers }, agent: false }, (res) => {
-      let body = '';
-      res.setEncoding('utf8').on('data', (d: string) => (body += d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    }).on('error', reject).end();
-  });
-}
 
 const telemetry = (pct: number): string =>
   `apiVersion: meshlight.dev/v1alpha1\nkind: Telemetry\nmetadata: {name: t}\nspec: {tracing: {samplingPercentage: ${pct}, propagation: [w3c, b3]}}\n`;
@@ -82,7 +73,7 @@ describe('tracing across two sidecars', () => {
   });
 
   it('a new request gets one trace: the caller CLIENT span is the parent of the callee SERVER span', async () => {
-    expect((await get(caller.outbound, 'orders', '/one')).status).toBe(200);
+    expect((await call(caller.outbound, 'orders', '/one')).status).toBe(200);
     await eventually(() => receiver.spans.filter((s) => s.attributes['url.path'] === '/one').length === 2, 5_000, 'two spans');
     const client = receiver.spans.find((s) => s.attributes['url.path'] === '/one' && s.service === 'frontend.default')!;
     const server = receiver.spans.find((s) => s.attributes['url.path'] === '/one' && s.service === 'orders.default')!;
@@ -102,7 +93,7 @@ describe('tracing across two sidecars', () => {
 
   it('continues a B3 trace from the client and writes W3C and B3 onward', async () => {
     const traceId = '463ac35c9f6413ad48485a3953bb6124';
-    expect((await get(caller.outbound, 'orders', '/b3', { b3: `${traceId}-a2fb4a1d1a96d312-1` })).status).toBe(200);
+    expect((await call(caller.outbound, 'orders', '/b3', 'GET', { b3: `${traceId}-a2fb4a1d1a96d312-1` })).status).toBe(200);
     await eventually(() => receiver.spans.filter((s) => s.attributes['url.path'] === '/b3').length === 2, 5_000, 'two spans');
     const client = receiver.spans.find((s) => s.attributes['url.path'] === '/b3' && s.service === 'frontend.default')!;
     expect(client.traceId).toBe(traceId);
@@ -112,8 +103,8 @@ describe('tracing across two sidecars', () => {
 
   it('honours a caller that says not sampled: no spans, but the context still travels', async () => {
     const tp = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00';
-    expect((await get(caller.outbound, 'orders', '/unsampled', { traceparent: tp })).status).toBe(200);
-    expect((await get(caller.outbound, 'orders', '/after')).status).toBe(200);
+    expect((await call(caller.outbound, 'orders', '/unsampled', 'GET', { traceparent: tp })).status).toBe(200);
+    expect((await call(caller.outbound, 'orders', '/after')).status).toBe(200);
     await eventually(() => receiver.spans.some((s) => s.attributes['url.path'] === '/after'), 5_000, 'a later span');
     expect(receiver.spans.some((s) => s.attributes['url.path'] === '/unsampled')).toBe(false);
     expect(appSaw.get('/unsampled')!['traceparent']).toBe(tp);
@@ -140,7 +131,7 @@ describe('sampling percentage and a dead collector', () => {
       expect(seen).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-00$/);
       expect(((await (await fetch(`http://127.0.0.1:${zero.admin}/traces`)).json()) as { spans: unknown[] }).spans).toEqual([]);
 
-      for (let i = 0; i < 20; i++) expect((await get(all.outbound, 'orders', `/d${i}`)).status).toBe(200);
+      for (let i = 0; i < 20; i++) expect((await call(all.outbound, 'orders', `/d${i}`)).status).toBe(200);
       const traces = (await (await fetch(`http://127.0.0.1:${all.admin}/traces`)).json()) as { spans: unknown[] };
       expect(traces.spans.length).toBe(20);
       await eventually(async () => {

@@ -140,9 +140,9 @@ export interface Reply {
 }
 
 /** One request on its own connection to `port`, addressed to `host` (e.g. a service name through a sidecar). */
-export function call(port: number, host: string, path = '/', method = 'GET'): Promise<Reply> {
+export function call(port: number, host: string, path = '/', method = 'GET', headers: Readonly<Record<string, string>> = {}): Promise<Reply> {
   return new Promise((resolve, reject) => {
-    const req = httpRequest({ host: '127.0.0.1', port, path, method, headers: { host }, agent: false }, (res) => {
+    const req = httpRequest({ host: '127.0.0.1', port, path, method, headers: { host, ...headers }, agent: false }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (d: string) => (body += d));
