@@ -1,0 +1,197 @@
+// `npm run bench` (full) and `npm run bench -- --quick`: every target side by side on loopback, following
+// ../shared/BASELINE.md (proxy on core 0; upstream, load generator and this runner on core 1). Prints a
+// table and writes bench/results/latest.json. See bench/README.md.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseFlags, helpText, UsageError } from '../src/cli/args.js';
+import { runOpenLoop, runWrk, writeWrkScript, type LoadResult } from './load.js';
+import { cpuMs, rssSampler, withDescendants } from './proc.js';
+import { LOAD_CORE, have, killAll, startSink, startUpstream, targets, type Env, type Running } from './targets.js';
+
+const FLAGS = {
+  quick: { type: 'boolean', help: 'same scenarios, fewer seconds each (under 2 minutes)' },
+  targets: { type: 'string', help: 'comma-separated subset of targets (default: all)' },
+  scenarios: { type: 'string', help: 'comma-separated subset of scenarios (default: all)' },
+  out: { type: 'string', help: 'where the JSON goes', default: 'bench/results/latest.json' },
+} as const;
+
+interface Scenario {
+  name: string;
+  kind: 'wrk' | 'open-loop';
+  path: string;
+  connections: number;
+  rate?: number;
+  warmup: number;
+  seconds: number;
+  /** Extra keys of the scenario in the JSON. */
+  meta: Record<string, number>;
+}
+
+function scenarios(quick: boolean): Scenario[] {
+  const [warm, secs, sweepWarm, sweepSecs] = quick ? [1, 3, 0.5, 1.5] : [3, 10, 2, 10];
+  return [
+    { name: 'max-throughput', kind: 'wrk', path: '/', connections: 64, warmup: warm, seconds: secs, meta: { connections: 64 } },
+    { name: 'fixed-rate', kind: 'open-loop', path: '/', connections: 64, rate: 1000, warmup: warm, seconds: secs, meta: { rate: 1000 } },
+    { name: 'response-16k', kind: 'wrk', path: '/16k', connections: 64, warmup: warm, seconds: quick ? 2 : secs, meta: { connections: 64, response_bytes: 16384 } },
+    ...[1, 16, 128].map(
+      (c): Scenario => ({ name: `connections-${c}`, kind: 'wrk', path: '/', connections: c, warmup: sweepWarm, seconds: sweepSecs, meta: { connections: c } }),
+    ),
+  ];
+}
+
+interface Figures {
+  rps: number;
+  p50_ms: number;
+  p90_ms: number;
+  p99_ms: number;
+  p999_ms: number;
+  cpu_ms_per_1k: number | null;
+  rss_mb: number | null;
+  errors: number;
+  loadgen_cpu_pct: number;
+}
+
+async function load(s: Scenario, port: number, wrkScript: string, seconds: number): Promise<LoadResult> {
+  if (s.kind === 'open-loop') {
+    return runOpenLoop({ origin: `http://127.0.0.1:${port}`, path: s.path, rate: s.rate!, seconds, connections: s.connections });
+  }
+  // wrk's -d is whole seconds.
+  return runWrk({ url: `http://127.0.0.1:${port}${s.path}`, connections: s.connections, seconds: Math.max(1, Math.round(seconds)), script: wrkScript, core: LOAD_CORE });
+}
+
+async function measure(s: Scenario, t: Running, wrkScript: string): Promise<Figures> {
+  await load(s, t.port, wrkScript, s.warmup);
+  const pids = t.pids.length > 0 ? withDescendants(t.pids) : [];
+  const rss = rssSampler(pids);
+  const before = cpuMs(pids);
+  const r = await load(s, t.port, wrkScript, s.seconds);
+  const cpu = cpuMs(pids) - before;
+  const peak = rss.stop();
+  const round = (n: number, d: number): number => Number(n.toFixed(d));
+  return {
+    rps: Math.round(r.rps),
+    p50_ms: round(r.p50_ms, 3),
+    p90_ms: round(r.p90_ms, 3),
+    p99_ms: round(r.p99_ms, 3),
+    p999_ms: round(r.p999_ms, 3),
+    cpu_ms_per_1k: pids.length > 0 ? round((cpu / r.requests) * 1000, 1) : null,
+    rss_mb: pids.length > 0 ? round(peak, 1) : null,
+    errors: r.errors,
+    loadgen_cpu_pct: round(r.loadgen_cpu_pct, 1),
+  };
+}
+
+function table(results: { name: string; meta: Record<string, number>; targets: Record<string, Figures> }[]): string {
+  const lines: string[] = [];
+  const fmt = (n: number | null, d = 2): string => (n === null ? '-' : n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d }));
+  for (const sc of results) {
+    const meta = Object.entries(sc.meta)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ');
+    lines.push('', `${sc.name} (${meta})`, '', '| target | rps | p50 ms | p90 ms | p99 ms | p99.9 ms | proxy CPU ms / 1k req | proxy RSS MB | errors | loadgen CPU % |', '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
+    for (const [name, f] of Object.entries(sc.targets)) {
+      lines.push(
+        `| ${name} | ${fmt(f.rps, 0)} | ${fmt(f.p50_ms)} | ${fmt(f.p90_ms)} | ${fmt(f.p99_ms)} | ${fmt(f.p999_ms)} | ${fmt(f.cpu_ms_per_1k, 1)} | ${fmt(f.rss_mb, 0)} | ${f.errors} | ${fmt(f.loadgen_cpu_pct, 0)} |`,
+      );
+    }
+  }
+  return lines.join('\n') + '\n';
+}
+
+async function main(argv: string[]): Promise<number> {
+  const parsed = parseFlags(argv, FLAGS, false);
+  if (parsed.help) {
+    process.stdout.write(helpText('npm run bench -- [--quick] [--targets a,b] [--scenarios a,b]', FLAGS));
+    return 0;
+  }
+  const quick = parsed.values['quick'] === true;
+  for (const tool of ['wrk', 'taskset']) {
+    if (!have(tool)) {
+      process.stderr.write(`bench: needs ${tool}: apt-get install -y ${tool === 'wrk' ? 'wrk' : 'util-linux'}\n`);
+      return 1;
+    }
+  }
+  const nginx = have('nginx');
+  if (!nginx) process.stderr.write('bench: nginx is not installed: apt-get install -y nginx (upstream: the raw Node server; the nginx row is skipped)\n');
+  // This process runs the open-loop generator and the OTLP sink: on the load core, beside wrk and the upstream.
+  execFileSync('taskset', ['-pc', LOAD_CORE, String(process.pid)], { stdio: 'ignore' });
+
+  const pick = (flag: string): string[] | undefined => (typeof parsed.values[flag] === 'string' ? (parsed.values[flag] as string).split(',') : undefined);
+  const wantTargets = pick('targets');
+  const wantScenarios = pick('scenarios');
+  const allTargets = targets(nginx).filter((t) => wantTargets === undefined || wantTargets.includes(t.name));
+  const allScenarios = scenarios(quick).filter((s) => wantScenarios === undefined || wantScenarios.includes(s.name));
+  if (wantTargets && allTargets.length !== wantTargets.length) throw new UsageError(`--targets: unknown name in ${wantTargets.join(',')}`);
+  if (wantScenarios && allScenarios.length !== wantScenarios.length) throw new UsageError(`--scenarios: unknown name in ${wantScenarios.join(',')}`);
+
+  const dir = mkdtempSync(join(tmpdir(), 'meshlight-bench-'));
+  const cleanup = (): void => {
+    killAll();
+    rmSync(dir, { recursive: true, force: true });
+  };
+  const onSignal = (): void => {
+    cleanup();
+    process.exit(130);
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  const startedAt = Date.now();
+  const results = allScenarios.map((s) => ({ name: s.name, meta: s.meta, targets: {} as Record<string, Figures> }));
+  const sink = await startSink();
+  const upstream = await startUpstream(dir, nginx);
+  const wrkScript = writeWrkScript(dir);
+  const env: Env = { dir, upstreamPort: upstream.port, sinkPort: sink.port };
+  try {
+    for (const target of allTargets) {
+      if (target.skip !== undefined) {
+        process.stderr.write(`bench: ${target.name}: skipped (${target.skip})\n`);
+        continue;
+      }
+      process.stderr.write(`bench: ${target.name}:`);
+      const running = await target.start(env);
+      try {
+        for (const [i, s] of allScenarios.entries()) {
+          process.stderr.write(` ${s.name}`);
+          results[i]!.targets[target.name] = await measure(s, running, wrkScript);
+        }
+      } finally {
+        await running.stop();
+      }
+      process.stderr.write('\n');
+    }
+  } finally {
+    await upstream.stop();
+    await sink.close();
+    cleanup();
+  }
+  const seconds = (Date.now() - startedAt) / 1000;
+  process.stdout.write(table(results));
+  process.stdout.write(`\n${quick ? 'quick' : 'full'} run, ${seconds.toFixed(0)} s; upstream ${nginx ? 'nginx return 200' : 'raw Node server'}; OTLP batches received by the sink: ${sink.received()}\n`);
+
+  const json = {
+    date: new Date().toISOString(),
+    mode: quick ? 'quick' : 'full',
+    scenarios: results.map((r) => ({ name: r.name, ...r.meta, targets: r.targets })),
+  };
+  const out = parsed.values['out'] as string;
+  mkdirSync(join(out, '..'), { recursive: true });
+  writeFileSync(out, JSON.stringify(json, null, 2) + '\n');
+  process.stderr.write(`bench: wrote ${out}\n`);
+  return 0;
+}
+
+// Run from the repository root whatever the cwd (the default --out is relative to it).
+process.chdir(fileURLToPath(new URL('../..', import.meta.url)));
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    killAll();
+    process.stderr.write(`bench: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exitCode = err instanceof UsageError ? 2 : 1;
+  },
+);
