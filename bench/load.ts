@@ -23,6 +23,7 @@ const WRK_SCRIPT = `
 wrk.headers["Host"] = "bench"
 done = function(summary, latency, requests)
   local e = summary.errors
+  io.stderr:write(string.format("errors connect %d read %d write %d status %d timeout %d\\n", e.connect, e.read, e.write, e.status, e.timeout))
   io.write(string.format("BENCH %d %d %d %d %d %d %d\\n", summary.requests, summary.duration,
     latency:percentile(50), latency:percentile(90), latency:percentile(99), latency:percentile(99.9),
     e.connect + e.read + e.write + e.status + e.timeout))
@@ -59,6 +60,8 @@ export function runWrk(opts: { url: string; connections: number; seconds: number
     child.on('close', (code) => {
       clearInterval(sampler);
       const m = /BENCH (\d+) (\d+) (\d+) (\d+) (\d+) (\d+) (\d+)/.exec(out);
+      // BENCH_DEBUG=1: wrk's error breakdown (connect, read, write, non-2xx/3xx status, timeout) on stderr.
+      if (process.env['BENCH_DEBUG'] !== undefined) process.stderr.write(err);
       if (code !== 0 || !m) return reject(new Error(`wrk failed (exit ${code}): ${err || out}`));
       const [requests, durationUs, p50, p90, p99, p999, errors] = m.slice(1).map(Number) as [number, number, number, number, number, number, number];
       const seconds = durationUs / 1e6;
@@ -82,7 +85,7 @@ export function runWrk(opts: { url: string; connections: number; seconds: number
  * from that due time to the end of its response, so a stall shows in every request it delays
  * (no coordinated omission). Runs in this process, which the runner pins to the load core.
  */
-export async function runOpenLoop(opts: { origin: string; path: string; rate: number; seconds: number; connections: number }): Promise<LoadResult> {
+export async function runOpenLoop(opts: { origin: string; path: string; rate: number; seconds: number; connections: number; spin: boolean }): Promise<LoadResult> {
   const pool = new Pool(opts.origin, { connections: opts.connections, pipelining: 1 });
   const total = Math.round(opts.rate * opts.seconds);
   const latencies = new Float64Array(total);
@@ -93,13 +96,33 @@ export async function runOpenLoop(opts: { origin: string; path: string; rate: nu
   const start = process.hrtime.bigint();
   const startNs = Number(start);
   let sent = 0;
+  let inFlight = 0;
+  const sleeper = new Int32Array(new SharedArrayBuffer(4));
   await new Promise<void>((resolve) => {
+    let timer: NodeJS.Timeout | undefined;
+    let immediate = false;
+    const schedule = (): void => {
+      if (!immediate) {
+        immediate = true;
+        setImmediate(() => {
+          immediate = false;
+          tick();
+        });
+      }
+    };
     const finish = (i: number, ok: boolean): void => {
       latencies[i] = (Number(process.hrtime.bigint()) - (startNs + i * intervalNs)) / 1e6;
       if (!ok) errors++;
-      if (++done === total) resolve();
+      inFlight--;
+      if (++done === total) {
+        clearTimeout(timer);
+        resolve();
+      } else if (inFlight === 0) {
+        schedule();
+      }
     };
     const send = (i: number): void => {
+      inFlight++;
       pool.request({ method: 'GET', path: opts.path, headers: { host: 'bench' } }).then(
         (res) => {
           const ok = res.statusCode === 200;
@@ -111,12 +134,24 @@ export async function runOpenLoop(opts: { origin: string; path: string; rate: nu
         () => finish(i, false),
       );
     };
-    // setImmediate keeps the loop turning (and polling sockets) so sends and response timestamps are
-    // within tens of microseconds of their time; setTimeout alone would add up to 1 ms to each.
+    // spin (the default): the loop turns with setImmediate, so sends and response timestamps are within
+    // microseconds of their time; it takes the load core (the upstream still gets it when woken: direct
+    // measures ~0.03 ms p50 / ~0.2 ms p99 this way, the generator's floor). Without spin: with nothing in
+    // flight the loop sleeps in Atomics.wait (sub-millisecond) until the next due time; with requests in
+    // flight it waits on their sockets, and a timer (1 ms resolution) covers a due time that passes
+    // meanwhile; idle cores add wake-up latency (~0.1 ms on direct) to every target. A late send still
+    // counts from its due time.
     const tick = (): void => {
-      const now = Number(process.hrtime.bigint()) - startNs;
+      clearTimeout(timer);
+      timer = undefined;
+      let now = Number(process.hrtime.bigint()) - startNs;
+      if (!opts.spin && inFlight === 0 && sent < total && sent * intervalNs > now) {
+        Atomics.wait(sleeper, 0, 0, (sent * intervalNs - now) / 1e6);
+        now = Number(process.hrtime.bigint()) - startNs;
+      }
       while (sent < total && sent * intervalNs <= now) send(sent++);
-      if (sent < total) setImmediate(tick);
+      if (sent < total && (opts.spin || inFlight === 0)) schedule();
+      else if (sent < total) timer = setTimeout(tick, Math.max(0, Math.floor((sent * intervalNs - now) / 1e6)));
     };
     tick();
   });

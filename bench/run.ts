@@ -2,7 +2,7 @@
 // ../shared/BASELINE.md (proxy on core 0; upstream, load generator and this runner on core 1). Prints a
 // table and writes bench/results/latest.json. See bench/README.md.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,6 +15,7 @@ const FLAGS = {
   quick: { type: 'boolean', help: 'same scenarios, fewer seconds each (under 2 minutes)' },
   targets: { type: 'string', help: 'comma-separated subset of targets (default: all)' },
   scenarios: { type: 'string', help: 'comma-separated subset of scenarios (default: all)' },
+  'open-loop': { type: 'string', help: 'fixed-rate generator: spin (precise, takes the load core) or sleep', default: 'spin' },
   out: { type: 'string', help: 'where the JSON goes', default: 'bench/results/latest.json' },
 } as const;
 
@@ -31,7 +32,7 @@ interface Scenario {
 }
 
 function scenarios(quick: boolean): Scenario[] {
-  const [warm, secs, sweepWarm, sweepSecs] = quick ? [1, 3, 0.5, 1.5] : [3, 10, 2, 10];
+  const [warm, secs, sweepWarm, sweepSecs] = quick ? [1, 3, 1, 1] : [3, 10, 2, 10];
   return [
     { name: 'max-throughput', kind: 'wrk', path: '/', connections: 64, warmup: warm, seconds: secs, meta: { connections: 64 } },
     { name: 'fixed-rate', kind: 'open-loop', path: '/', connections: 64, rate: 1000, warmup: warm, seconds: secs, meta: { rate: 1000 } },
@@ -54,20 +55,20 @@ interface Figures {
   loadgen_cpu_pct: number;
 }
 
-async function load(s: Scenario, port: number, wrkScript: string, seconds: number): Promise<LoadResult> {
+async function load(s: Scenario, port: number, wrkScript: string, seconds: number, spin: boolean): Promise<LoadResult> {
   if (s.kind === 'open-loop') {
-    return runOpenLoop({ origin: `http://127.0.0.1:${port}`, path: s.path, rate: s.rate!, seconds, connections: s.connections });
+    return runOpenLoop({ origin: `http://127.0.0.1:${port}`, path: s.path, rate: s.rate!, seconds, connections: s.connections, spin });
   }
   // wrk's -d is whole seconds.
   return runWrk({ url: `http://127.0.0.1:${port}${s.path}`, connections: s.connections, seconds: Math.max(1, Math.round(seconds)), script: wrkScript, core: LOAD_CORE });
 }
 
-async function measure(s: Scenario, t: Running, wrkScript: string): Promise<Figures> {
-  await load(s, t.port, wrkScript, s.warmup);
+async function measure(s: Scenario, t: Running, wrkScript: string, spin: boolean): Promise<Figures> {
+  await load(s, t.port, wrkScript, s.warmup, spin);
   const pids = t.pids.length > 0 ? withDescendants(t.pids) : [];
   const rss = rssSampler(pids);
   const before = cpuMs(pids);
-  const r = await load(s, t.port, wrkScript, s.seconds);
+  const r = await load(s, t.port, wrkScript, s.seconds, spin);
   const cpu = cpuMs(pids) - before;
   const peak = rss.stop();
   const round = (n: number, d: number): number => Number(n.toFixed(d));
@@ -108,6 +109,9 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const quick = parsed.values['quick'] === true;
+  const openLoop = parsed.values['open-loop'];
+  if (openLoop !== 'spin' && openLoop !== 'sleep') throw new UsageError(`--open-loop must be spin or sleep, got '${String(openLoop)}'`);
+  const spin = openLoop === 'spin';
   for (const tool of ['wrk', 'taskset']) {
     if (!have(tool)) {
       process.stderr.write(`bench: needs ${tool}: apt-get install -y ${tool === 'wrk' ? 'wrk' : 'util-linux'}\n`);
@@ -128,9 +132,13 @@ async function main(argv: string[]): Promise<number> {
   if (wantScenarios && allScenarios.length !== wantScenarios.length) throw new UsageError(`--scenarios: unknown name in ${wantScenarios.join(',')}`);
 
   const dir = mkdtempSync(join(tmpdir(), 'meshlight-bench-'));
+  // nginx's workers run as another user when the bench runs as root: they must read the 16 KiB file.
+  chmodSync(dir, 0o755);
   const cleanup = (): void => {
     killAll();
-    rmSync(dir, { recursive: true, force: true });
+    // BENCH_KEEP=1 keeps the temp dir (configs, access logs, the targets' stderr) for a look afterwards.
+    if (process.env['BENCH_KEEP'] === undefined) rmSync(dir, { recursive: true, force: true });
+    else process.stderr.write(`bench: kept ${dir}\n`);
   };
   const onSignal = (): void => {
     cleanup();
@@ -155,7 +163,7 @@ async function main(argv: string[]): Promise<number> {
       try {
         for (const [i, s] of allScenarios.entries()) {
           process.stderr.write(` ${s.name}`);
-          results[i]!.targets[target.name] = await measure(s, running, wrkScript);
+          results[i]!.targets[target.name] = await measure(s, running, wrkScript, spin);
         }
       } finally {
         await running.stop();
