@@ -49,8 +49,9 @@ interface Figures {
   p90_ms: number;
   p99_ms: number;
   p999_ms: number;
-  cpu_ms_per_1k: number | null;
-  rss_mb: number | null;
+  /** 0 for direct (no proxy), as the JSON's shape has it; the table shows '-'. */
+  cpu_ms_per_1k: number;
+  rss_mb: number;
   errors: number;
   loadgen_cpu_pct: number;
 }
@@ -78,8 +79,8 @@ async function measure(s: Scenario, t: Running, wrkScript: string, spin: boolean
     p90_ms: round(r.p90_ms, 3),
     p99_ms: round(r.p99_ms, 3),
     p999_ms: round(r.p999_ms, 3),
-    cpu_ms_per_1k: pids.length > 0 ? round((cpu / r.requests) * 1000, 1) : null,
-    rss_mb: pids.length > 0 ? round(peak, 1) : null,
+    cpu_ms_per_1k: pids.length > 0 ? round((cpu / r.requests) * 1000, 1) : 0,
+    rss_mb: pids.length > 0 ? round(peak, 1) : 0,
     errors: r.errors,
     loadgen_cpu_pct: round(r.loadgen_cpu_pct, 1),
   };
@@ -95,7 +96,7 @@ function table(results: { name: string; meta: Record<string, number>; targets: R
     lines.push('', `${sc.name} (${meta})`, '', '| target | rps | p50 ms | p90 ms | p99 ms | p99.9 ms | proxy CPU ms / 1k req | proxy RSS MB | errors | loadgen CPU % |', '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
     for (const [name, f] of Object.entries(sc.targets)) {
       lines.push(
-        `| ${name} | ${fmt(f.rps, 0)} | ${fmt(f.p50_ms)} | ${fmt(f.p90_ms)} | ${fmt(f.p99_ms)} | ${fmt(f.p999_ms)} | ${fmt(f.cpu_ms_per_1k, 1)} | ${fmt(f.rss_mb, 0)} | ${f.errors} | ${fmt(f.loadgen_cpu_pct, 0)} |`,
+        `| ${name} | ${fmt(f.rps, 0)} | ${fmt(f.p50_ms)} | ${fmt(f.p90_ms)} | ${fmt(f.p99_ms)} | ${fmt(f.p999_ms)} | ${name === 'direct' ? '-' : fmt(f.cpu_ms_per_1k, 1)} | ${name === 'direct' ? '-' : fmt(f.rss_mb, 0)} | ${f.errors} | ${fmt(f.loadgen_cpu_pct, 0)} |`,
       );
     }
   }
