@@ -13,6 +13,7 @@ import { LOAD_CORE, have, killAll, startSink, startUpstream, targets, type Env, 
 
 const FLAGS = {
   quick: { type: 'boolean', help: 'same scenarios, fewer seconds each (under 2 minutes)' },
+  smoke: { type: 'boolean', help: 'CI: start and stop every target once with 1 s of load; checks the bench works, measures nothing' },
   targets: { type: 'string', help: 'comma-separated subset of targets (default: all)' },
   scenarios: { type: 'string', help: 'comma-separated subset of scenarios (default: all)' },
   'open-loop': { type: 'string', help: 'fixed-rate generator: spin (precise, takes the load core) or sleep', default: 'spin' },
@@ -31,7 +32,16 @@ interface Scenario {
   meta: Record<string, number>;
 }
 
-function scenarios(quick: boolean): Scenario[] {
+type Mode = 'full' | 'quick' | 'smoke';
+
+function scenarios(mode: Mode): Scenario[] {
+  if (mode === 'smoke') {
+    return [
+      { name: 'max-throughput', kind: 'wrk', path: '/', connections: 16, warmup: 0, seconds: 1, meta: { connections: 16 } },
+      { name: 'fixed-rate', kind: 'open-loop', path: '/', connections: 16, rate: 200, warmup: 0, seconds: 1, meta: { rate: 200 } },
+    ];
+  }
+  const quick = mode === 'quick';
   const [warm, secs, sweepWarm, sweepSecs] = quick ? [1, 3, 1, 1] : [3, 10, 2, 10];
   return [
     { name: 'max-throughput', kind: 'wrk', path: '/', connections: 64, warmup: warm, seconds: secs, meta: { connections: 64 } },
@@ -65,7 +75,7 @@ async function load(s: Scenario, port: number, wrkScript: string, seconds: numbe
 }
 
 async function measure(s: Scenario, t: Running, wrkScript: string, spin: boolean): Promise<Figures> {
-  await load(s, t.port, wrkScript, s.warmup, spin);
+  if (s.warmup > 0) await load(s, t.port, wrkScript, s.warmup, spin);
   const pids = t.pids.length > 0 ? withDescendants(t.pids) : [];
   const rss = rssSampler(pids);
   const before = cpuMs(pids);
@@ -109,7 +119,7 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(helpText('npm run bench -- [--quick] [--targets a,b] [--scenarios a,b]', FLAGS));
     return 0;
   }
-  const quick = parsed.values['quick'] === true;
+  const mode: Mode = parsed.values['smoke'] === true ? 'smoke' : parsed.values['quick'] === true ? 'quick' : 'full';
   const openLoop = parsed.values['open-loop'];
   if (openLoop !== 'spin' && openLoop !== 'sleep') throw new UsageError(`--open-loop must be spin or sleep, got '${String(openLoop)}'`);
   const spin = openLoop === 'spin';
@@ -128,7 +138,7 @@ async function main(argv: string[]): Promise<number> {
   const wantTargets = pick('targets');
   const wantScenarios = pick('scenarios');
   const allTargets = targets(nginx).filter((t) => wantTargets === undefined || wantTargets.includes(t.name));
-  const allScenarios = scenarios(quick).filter((s) => wantScenarios === undefined || wantScenarios.includes(s.name));
+  const allScenarios = scenarios(mode).filter((s) => wantScenarios === undefined || wantScenarios.includes(s.name));
   if (wantTargets && allTargets.length !== wantTargets.length) throw new UsageError(`--targets: unknown name in ${wantTargets.join(',')}`);
   if (wantScenarios && allScenarios.length !== wantScenarios.length) throw new UsageError(`--scenarios: unknown name in ${wantScenarios.join(',')}`);
 
@@ -178,11 +188,11 @@ async function main(argv: string[]): Promise<number> {
   }
   const seconds = (Date.now() - startedAt) / 1000;
   process.stdout.write(table(results));
-  process.stdout.write(`\n${quick ? 'quick' : 'full'} run, ${seconds.toFixed(0)} s; upstream ${nginx ? 'nginx return 200' : 'raw Node server'}; OTLP batches received by the sink: ${sink.received()}\n`);
+  process.stdout.write(`\n${mode} run, ${seconds.toFixed(0)} s; upstream ${nginx ? 'nginx return 200' : 'raw Node server'}; OTLP batches received by the sink: ${sink.received()}\n`);
 
   const json = {
     date: new Date().toISOString(),
-    mode: quick ? 'quick' : 'full',
+    mode,
     scenarios: results.map((r) => ({ name: r.name, ...r.meta, targets: r.targets })),
   };
   const out = parsed.values['out'] as string;

@@ -16,8 +16,9 @@ export interface Running {
   stop(signal?: NodeJS.Signals): Promise<number | string>;
 }
 
-export function runCli(args: readonly string[], env: NodeJS.ProcessEnv = {}): Running {
-  const proc = spawn(process.execPath, [CLI, ...args], {
+/** Runs the built CLI (or another built entry point, e.g. the bench) as a child process. */
+export function runCli(args: readonly string[], env: NodeJS.ProcessEnv = {}, script = CLI): Running {
+  const proc = spawn(process.execPath, [script, ...args], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

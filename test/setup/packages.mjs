@@ -1,4 +1,4 @@
-// `npm test`'s pretest step: the Debian packages the real-component tests start (Prometheus today).
+// `npm test`'s pretest step: the Debian packages the real-component tests start (Prometheus, wrk).
 // Installs what is missing when it can (root with apt-get); otherwise prints the exact command. It never
 // fails the run itself: a test whose component is missing fails and says why.
 import { execFileSync } from 'node:child_process';
@@ -8,6 +8,7 @@ import { existsSync } from 'node:fs';
 const NEEDED = [
   { binary: '/usr/bin/prometheus', pkg: 'prometheus' },
   { binary: '/usr/bin/promtool', pkg: 'prometheus' },
+  { binary: '/usr/bin/wrk', pkg: 'wrk' }, // the bench's smoke run (test/bench-smoke.test.ts)
 ];
 
 const missing = [...new Set(NEEDED.filter((n) => !existsSync(n.binary)).map((n) => n.pkg))];
