@@ -95,6 +95,20 @@ export interface Env {
 
 const BODY = 'x'.repeat(100);
 
+/** One nginx worker in the foreground with every file inside `wd`; `http` is the body of its http block. */
+function nginxConf(wd: string, accessLog: string, http: string): string {
+  return `worker_processes 1;
+daemon off;
+pid ${wd}/nginx.pid;
+error_log ${wd}/error.log;
+events { worker_connections 4096; }
+http {
+  access_log ${accessLog};
+  client_body_temp_path ${wd}; proxy_temp_path ${wd}; fastcgi_temp_path ${wd}; uwsgi_temp_path ${wd}; scgi_temp_path ${wd};
+${http}}
+`;
+}
+
 /** nginx `return 200` (100 bytes; /16k a 16 KiB file), access log off, or the raw Node server without nginx. */
 export async function startUpstream(dir: string, useNginx: boolean): Promise<Running> {
   const port = await freePort();
@@ -105,15 +119,7 @@ export async function startUpstream(dir: string, useNginx: boolean): Promise<Run
   if (useNginx) {
     writeFileSync(
       join(wd, 'nginx.conf'),
-      `worker_processes 1;
-daemon off;
-pid ${wd}/nginx.pid;
-error_log ${wd}/error.log;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path ${wd}; proxy_temp_path ${wd}; fastcgi_temp_path ${wd}; uwsgi_temp_path ${wd}; scgi_temp_path ${wd};
-  server {
+      nginxConf(wd, 'off', `  server {
     listen 127.0.0.1:${port} reuseport;
     keepalive_requests 1000000;
     keepalive_timeout 120s;
@@ -121,8 +127,7 @@ http {
     location = /16k { default_type application/octet-stream; }
     location / { default_type text/plain; return 200 "${BODY}"; }
   }
-}
-`,
+`),
     );
     child = start('upstream nginx', 'taskset', ['-c', LOAD_CORE, 'nginx', '-p', wd, '-c', join(wd, 'nginx.conf')], join(wd, 'out.log'));
   } else {
@@ -246,15 +251,7 @@ export function targets(nginxInstalled: boolean): TargetDef[] {
         const port = await freePort();
         writeFileSync(
           join(wd, 'nginx.conf'),
-          `worker_processes 1;
-daemon off;
-pid ${wd}/nginx.pid;
-error_log ${wd}/error.log;
-events { worker_connections 4096; }
-http {
-  access_log ${wd}/access.log;
-  client_body_temp_path ${wd}; proxy_temp_path ${wd}; fastcgi_temp_path ${wd}; uwsgi_temp_path ${wd}; scgi_temp_path ${wd};
-  upstream app { server 127.0.0.1:${env.upstreamPort}; keepalive 128; keepalive_requests 1000000; }
+          nginxConf(wd, `${wd}/access.log`, `  upstream app { server 127.0.0.1:${env.upstreamPort}; keepalive 128; keepalive_requests 1000000; }
   server {
     listen 127.0.0.1:${port};
     keepalive_requests 1000000;
@@ -265,8 +262,7 @@ http {
       proxy_buffering on;
     }
   }
-}
-`,
+`),
         );
         const child = start('nginx', 'taskset', ['-c', PROXY_CORE, 'nginx', '-p', wd, '-c', join(wd, 'nginx.conf')], join(wd, 'out.log'));
         await ready(`http://127.0.0.1:${port}/`, child);
