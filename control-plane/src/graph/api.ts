@@ -1,0 +1,65 @@
+// The graph's HTTP endpoints on the control plane's port 15014: the topology API and the Grafana Node
+// Graph API data source. The control plane's server hands each request here first.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { parseDuration } from '../../../src/config/duration.js';
+import { formatDuration } from './assemble.js';
+import { NODE_GRAPH_FIELDS, toNodeGraphData } from './grafana.js';
+import type { GraphSource } from './types.js';
+
+export const DEFAULT_WINDOW_MS = 60_000;
+/** Below a few report intervals (or scrape intervals) a rate means little; past an hour use Grafana's own range. */
+export const MIN_WINDOW_MS = 5_000;
+export const MAX_WINDOW_MS = 3_600_000;
+
+const PATHS = new Set(['/api/v1/graph', '/api/health', '/api/graph/fields', '/api/graph/data']);
+
+function sendJson(res: ServerResponse, status: number, body: unknown, method: string): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
+  res.end(method === 'HEAD' ? undefined : text);
+}
+
+/** The `window` query parameter in milliseconds, or the reason it cannot be used. */
+export function parseWindow(url: URL, source: GraphSource): number | { error: string } {
+  const text = url.searchParams.get('window');
+  if (text === null || text === '') return DEFAULT_WINDOW_MS;
+  const ms = parseDuration(text);
+  const max = Math.min(MAX_WINDOW_MS, source.maxWindowMs ?? MAX_WINDOW_MS);
+  const range = `${formatDuration(MIN_WINDOW_MS)} to ${formatDuration(max)}`;
+  if (ms === undefined) return { error: `window: ${JSON.stringify(text)} is not a duration like 30s, 5m or 1h (allowed: ${range})` };
+  if (ms < MIN_WINDOW_MS || ms > max) {
+    const why = max < MAX_WINDOW_MS ? ` (this control plane keeps ${formatDuration(max)} in memory; --prometheus-url allows up to ${formatDuration(MAX_WINDOW_MS)})` : '';
+    return { error: `window: ${text} is outside ${range}${why}` };
+  }
+  return ms;
+}
+
+/** Answers the graph endpoints and returns true; returns false for any other path, untouched. */
+export function handleGraphRequest(req: IncomingMessage, res: ServerResponse, url: URL, source: GraphSource): boolean {
+  if (!PATHS.has(url.pathname)) return false;
+  const method = req.method ?? 'GET';
+  if (method !== 'GET' && method !== 'HEAD') {
+    res.setHeader('allow', 'GET, HEAD');
+    sendJson(res, 405, { error: `${method} is not allowed on ${url.pathname}; use GET` }, method);
+    return true;
+  }
+  if (url.pathname === '/api/health') {
+    sendJson(res, 200, { status: 'ok' }, method);
+    return true;
+  }
+  if (url.pathname === '/api/graph/fields') {
+    sendJson(res, 200, NODE_GRAPH_FIELDS, method);
+    return true;
+  }
+  const windowMs = parseWindow(url, source);
+  if (typeof windowMs !== 'number') {
+    sendJson(res, 400, windowMs, method);
+    return true;
+  }
+  const grafana = url.pathname === '/api/graph/data';
+  source.graph(windowMs).then(
+    (g) => sendJson(res, 200, grafana ? toNodeGraphData(g) : g, method),
+    (err: unknown) => sendJson(res, 502, { error: `graph source failed: ${err instanceof Error ? err.message : String(err)}` }, method),
+  );
+  return true;
+}
