@@ -7,12 +7,14 @@ import { dirname, join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 
+/** A pushed document without metadata.namespace is in this namespace, on both sides of the wire. */
+export const PUSH_NAMESPACE = 'default';
+
 export interface Node {
   id: string;
   service: string;
   namespace: string;
   address: string;
-  build_version: string;
 }
 
 export interface ConfigRequest {
@@ -34,6 +36,7 @@ export interface ConfigResponse {
   nonce: string;
   resources: Resource[];
   report_interval_ms: number;
+  resource_names: string[];
 }
 
 export interface Edge {

@@ -4,12 +4,13 @@ import { UsageError } from './args.js';
 
 const commands: Record<string, { summary: string; load: () => Promise<{ run(argv: string[]): Promise<number> }> }> = {
   proxy: { summary: 'run one sidecar proxy', load: () => import('./proxy.js') },
+  'control-plane': { summary: 'push config to the sidecars, gather their telemetry, serve the call graph', load: () => import('./control-plane.js') },
   validate: { summary: 'check route YAML files or directories', load: () => import('./validate.js') },
   demo: { summary: 'run the demo mesh (what `npm start` runs)', load: () => import('./demo.js') },
 };
 
 function usage(): string {
-  const lines = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`);
+  const lines = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(14)} ${c.summary}`);
   return `usage: meshlight <command> [flags]\n\ncommands:\n${lines.join('\n')}\n\n'meshlight <command> --help' for a command's flags.\n`;
 }
 

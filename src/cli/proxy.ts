@@ -1,11 +1,12 @@
 // `meshlight proxy`: flags -> SidecarOptions; signals -> graceful drain.
 import { createLogger, LOG_LEVELS, type LogLevel } from '../diagnostics.js';
-import { ConfigRejectedError, Sidecar } from '../proxy/sidecar.js';
-import { formatIssue } from '../config/load.js';
+import { Sidecar } from '../proxy/sidecar.js';
+import { ConfigRejectedError, formatIssue } from '../config/load.js';
 import { durationFlag, helpText, parseFlags, portFlag, positiveIntFlag, stringFlag, UsageError, type FlagSpecs } from './args.js';
 
 const FLAGS: FlagSpecs = {
-  config: { type: 'string', help: 'route YAML: a file or a directory (watched; valid changes apply live)' },
+  config: { type: 'string', help: 'route YAML: a file or a directory (watched; valid changes apply live); with --control-plane, served until its first push' },
+  'control-plane': { type: 'string', help: "the control plane's gRPC address HOST:PORT (e.g. 127.0.0.1:15010): config is pushed from it" },
   service: { type: 'string', help: "this sidecar's service (the MeshService it fronts)" },
   namespace: { type: 'string', help: 'namespace of this sidecar: bare service names resolve in it', default: 'default' },
   'app-port': { type: 'string', help: 'the app port inbound calls go to (127.0.0.1:PORT); no inbound listener without it' },
@@ -26,11 +27,15 @@ const FLAGS: FlagSpecs = {
 export async function run(argv: string[]): Promise<number> {
   const parsed = parseFlags(argv, FLAGS, false);
   if (parsed.help) {
-    process.stdout.write(helpText('meshlight proxy --config FILE|DIR [flags]', FLAGS));
+    process.stdout.write(helpText('meshlight proxy --config FILE|DIR | --control-plane HOST:PORT [flags]', FLAGS));
     return 0;
   }
   const configPath = stringFlag(parsed, 'config');
-  if (configPath === undefined) throw new UsageError('--config FILE|DIR is required');
+  const controlPlane = stringFlag(parsed, 'control-plane');
+  if (configPath === undefined && controlPlane === undefined) throw new UsageError('--config FILE|DIR or --control-plane HOST:PORT is required');
+  if (controlPlane !== undefined && !/^(\[[0-9a-fA-F:.]+\]|[^:\s/]+):\d{1,5}$/.test(controlPlane)) {
+    throw new UsageError(`--control-plane must be HOST:PORT, e.g. 127.0.0.1:15010, got '${controlPlane}'`);
+  }
   const level = stringFlag(parsed, 'log-level')!;
   if (!(LOG_LEVELS as readonly string[]).includes(level)) throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got '${level}'`);
   const service = stringFlag(parsed, 'service');
@@ -38,6 +43,7 @@ export async function run(argv: string[]): Promise<number> {
 
   const sidecar = new Sidecar({
     configPath,
+    controlPlane,
     service,
     namespace: stringFlag(parsed, 'namespace')!,
     appPort: portFlag(parsed, 'app-port'),

@@ -38,6 +38,13 @@ export function formatIssue(issue: ConfigIssue): string {
   return `${issue.file}:${issue.line}:${issue.col}: ${issue.message}`;
 }
 
+/** A config given at start is invalid: nothing was started. */
+export class ConfigRejectedError extends Error {
+  constructor(readonly issues: readonly ConfigIssue[]) {
+    super(`config rejected:\n${issues.map(formatIssue).join('\n')}`);
+  }
+}
+
 interface Doc {
   readonly kind: string;
   readonly meta: DocMeta;
@@ -172,6 +179,14 @@ async function collectFiles(path: string, out: string[]): Promise<void> {
 
 /** Reads files and directories (recursively, `*.yaml`/`*.yml`) and parses them as one snapshot. */
 export async function loadConfig(paths: readonly string[], opts: LoadOptions): Promise<LoadResult> {
+  const read = await readSources(paths);
+  return read.ok ? parseConfig(read.sources, opts) : read;
+}
+
+/** The texts of files and directories (recursively, `*.yaml`/`*.yml`), or why they cannot be read. */
+export async function readSources(paths: readonly string[]): Promise<
+  { readonly ok: true; readonly sources: readonly ConfigSource[] } | { readonly ok: false; readonly errors: readonly ConfigIssue[] }
+> {
   const issues = new IssueList();
   const files: string[] = [];
   for (const path of paths) {
@@ -196,5 +211,5 @@ export async function loadConfig(paths: readonly string[], opts: LoadOptions): P
     }
   }
   if (issues.items.length > 0) return { ok: false, errors: issues.items };
-  return parseConfig(sources, opts);
+  return { ok: true, sources };
 }

@@ -17,13 +17,35 @@ export interface PlanOptions {
   readonly appPort: number | undefined;
 }
 
-export interface InboundPlan {
-  readonly cluster: Cluster;
-  readonly chain: FilterChain;
-  /** Metric labels by calling service (`name.namespace`), for the services of the snapshot only: the
-   *  caller's header is untrusted, so anything else is `unknown` and cannot blow up the label set. */
-  readonly seriesBySource: ReadonlyMap<string, RouteSeries>;
-  readonly unknownSource: RouteSeries;
+/** Distinct calling services an inbound listener labels by name; callers past it are `unknown`. */
+const MAX_SOURCES = 256;
+const SERVICE_KEY = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?\.[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
+export class InboundPlan {
+  private readonly bySource = new Map<string, RouteSeries>();
+  private readonly unknownSource: RouteSeries;
+
+  constructor(
+    readonly cluster: Cluster,
+    readonly chain: FilterChain,
+    private readonly series: (source: string) => RouteSeries,
+  ) {
+    this.unknownSource = series('unknown');
+  }
+
+  /**
+   * Metric labels by calling service (`name.namespace`, from the caller sidecar's header). A sidecar
+   * fed by the control plane knows only the services it calls, so any well-formed name is taken; the
+   * header is untrusted, so malformed names and any past MAX_SOURCES are `unknown`, bounding the labels.
+   */
+  sourceSeries(source: string): RouteSeries {
+    const s = this.bySource.get(source);
+    if (s !== undefined) return s;
+    if (this.bySource.size >= MAX_SOURCES || !SERVICE_KEY.test(source)) return this.unknownSource;
+    const created = this.series(source);
+    this.bySource.set(source, created);
+    return created;
+  }
 }
 
 /** How metrics name this sidecar's own service: `name.namespace`, or `unknown` without --service. */
@@ -63,10 +85,7 @@ export function buildPlan(snapshot: Snapshot, opts: PlanOptions, clusterManager:
   const routes = new RouteTable(snapshot, clusters, opts.namespace, (dst, route) => metrics.route('source', self, dst, route));
   let inbound: InboundPlan | undefined;
   if (opts.appPort !== undefined) {
-    const seriesBySource = new Map<string, RouteSeries>();
-    for (const key of snapshot.services.keys()) seriesBySource.set(key, metrics.route('destination', key, self, '-'));
-    const unknownSource = metrics.route('destination', 'unknown', self, '-');
-    inbound = { cluster: clusters.get(inboundName)!, chain: FilterChain.EMPTY, seriesBySource, unknownSource };
+    inbound = new InboundPlan(clusters.get(inboundName)!, FilterChain.EMPTY, (source) => metrics.route('destination', source, self, '-'));
   }
   return new ProxyPlan(snapshot, routes, clusters, inbound, self, telemetryFor(snapshot, self, opts.namespace));
 }

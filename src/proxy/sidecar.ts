@@ -2,7 +2,7 @@
 import type { FSWatcher } from 'node:fs';
 import type { Server } from 'node:http';
 import type { Server as NetServer } from 'node:net';
-import { formatIssue, loadConfig } from '../config/load.js';
+import { ConfigRejectedError, formatIssue, loadConfig } from '../config/load.js';
 import type { ConfigIssue, Snapshot } from '../config/types.js';
 import type { Logger } from '../diagnostics.js';
 import { watchConfig } from './config-watch.js';
@@ -17,9 +17,16 @@ import { Telemetry, type PoolState } from '../telemetry/registry.js';
 import { AccessLogSink } from '../telemetry/access-log.js';
 import { Tracing } from '../telemetry/tracing.js';
 import { selfName } from './plan.js';
+import { serviceKey } from './routing/route-table.js';
+import { MeshClient } from '../mesh-client/client.js';
+import { Reporter } from '../mesh-client/reporter.js';
+import { hostname } from 'node:os';
 
 export interface SidecarOptions extends PlanOptions {
-  readonly configPath: string;
+  /** Route YAML, watched; with a control plane, only the config served until its first push. */
+  readonly configPath: string | undefined;
+  /** `host:port` of the control plane's gRPC port; undefined: config from configPath only. */
+  readonly controlPlane: string | undefined;
   /** Inbound listens here (a pod's interfaces by default); outbound and admin are always loopback. */
   readonly bindAddress: string;
   /** `stats` undefined: no stats listener (it is opened only when asked for, as in the contract). */
@@ -34,12 +41,6 @@ export interface SidecarOptions extends PlanOptions {
   readonly otlpEndpoint: string | undefined;
 }
 
-/** The config given at start is invalid: nothing was started. */
-export class ConfigRejectedError extends Error {
-  constructor(readonly issues: readonly ConfigIssue[]) {
-    super(`config rejected:\n${issues.map(formatIssue).join('\n')}`);
-  }
-}
 
 export class Sidecar implements TrafficState {
   inFlight = 0;
@@ -57,6 +58,7 @@ export class Sidecar implements TrafficState {
   readonly telemetry: Telemetry;
   private readonly accessLog: AccessLogSink;
   private readonly tracing: Tracing;
+  private meshClient: MeshClient | undefined;
 
   constructor(private readonly opts: SidecarOptions) {
     this.clusters = new ClusterManager({ connectTimeoutMs: opts.connectTimeoutMs });
@@ -96,9 +98,11 @@ export class Sidecar implements TrafficState {
 
   async start(): Promise<void> {
     const { opts } = this;
-    const result = await loadConfig([opts.configPath], { defaultNamespace: opts.namespace });
-    if (!result.ok) throw new ConfigRejectedError(result.errors);
-    this.apply(result.snapshot);
+    if (opts.configPath !== undefined) {
+      const result = await loadConfig([opts.configPath], { defaultNamespace: opts.namespace });
+      if (!result.ok) throw new ConfigRejectedError(result.errors);
+      this.apply(result.snapshot);
+    }
     const current = (): ProxyPlan => this.plan!;
 
     this.adminServer = createAdminServer(
@@ -117,7 +121,13 @@ export class Sidecar implements TrafficState {
     }
     const self = selfName(opts);
     await listen(this.adminServer, opts.ports.admin, '127.0.0.1', 'admin');
-    const outbound = createProxyServer(opts.limits, createOutboundHandler(this, current, { log: { sink: this.accessLog, reporter: 'source' }, tracing: this.tracing }));
+    if (opts.controlPlane !== undefined) await this.subscribe(opts.controlPlane);
+    const client = this.meshClient;
+    const discover = client === undefined ? undefined : (authority: string) => {
+      const key = serviceKey(authority, opts.namespace);
+      return key === undefined ? undefined : client.discover(key);
+    };
+    const outbound = createProxyServer(opts.limits, createOutboundHandler(this, current, { log: { sink: this.accessLog, reporter: 'source' }, tracing: this.tracing }, discover));
     this.countConnections(outbound, `reporter="source",source_service="${self}"`);
     this.dataServers.push(outbound);
     await listen(outbound, opts.ports.outbound, '127.0.0.1', 'outbound');
@@ -127,12 +137,36 @@ export class Sidecar implements TrafficState {
       this.dataServers.push(inbound);
       await listen(inbound, opts.ports.inbound, opts.bindAddress, 'inbound');
     }
-    this.watcher = await watchConfig(opts.configPath, () => {
-      this.reloading = this.reloading.then(() => this.reload());
-    });
+    if (opts.configPath !== undefined && this.meshClient === undefined) {
+      this.watcher = await watchConfig(opts.configPath, () => {
+        this.reloading = this.reloading.then(() => this.reload());
+      });
+    }
     this.listening = true;
     const inboundNote = opts.appPort !== undefined ? `, inbound ${opts.bindAddress}:${opts.ports.inbound} -> 127.0.0.1:${opts.appPort}` : '';
     opts.log.info(`listening: outbound 127.0.0.1:${opts.ports.outbound}${inboundNote}, admin 127.0.0.1:${opts.ports.admin}`);
+  }
+
+  /** Connects to the control plane; without a config file, waits for its first config (not ready meanwhile). */
+  private async subscribe(address: string): Promise<void> {
+    const { opts } = this;
+    this.meshClient = new MeshClient({
+      address,
+      node: {
+        id: `${hostname()}/${process.pid}`,
+        service: opts.service ?? '',
+        namespace: opts.namespace,
+        address: opts.appPort === undefined ? '' : `${opts.bindAddress}:${opts.ports.inbound}`,
+      },
+      log: opts.log,
+      apply: (snapshot) => this.apply(snapshot),
+      reporter: new Reporter(this.telemetry.mesh),
+    });
+    this.meshClient.start();
+    if (this.plan === undefined) {
+      opts.log.info(`waiting for the first config from the control plane at ${address}`);
+      await this.meshClient.ready;
+    }
   }
 
   private apply(snapshot: Snapshot): void {
@@ -148,7 +182,7 @@ export class Sidecar implements TrafficState {
   private async reload(): Promise<void> {
     if (this.draining) return;
     const { opts } = this;
-    const result = await loadConfig([opts.configPath], { defaultNamespace: opts.namespace });
+    const result = await loadConfig([opts.configPath!], { defaultNamespace: opts.namespace });
     if (result.ok) {
       if (result.snapshot.version !== this.plan?.snapshot.version) this.apply(result.snapshot);
       else if (this.rejected.length > 0) {
@@ -174,6 +208,7 @@ export class Sidecar implements TrafficState {
     const { log, drainTimeoutMs } = this.opts;
     this.draining = true;
     this.watcher?.close();
+    this.meshClient?.close();
     for (const s of this.dataServers) s.close();
     const deadline = Date.now() + drainTimeoutMs;
     while (this.inFlight > 0 && Date.now() < deadline) {

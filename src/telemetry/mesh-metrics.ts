@@ -64,7 +64,13 @@ export class RequestSeries {
   readonly requestBytes = new Histogram(SIZE_BUCKETS);
   readonly responseBytes = new Histogram(SIZE_BUCKETS);
 
-  constructor(readonly labels: string) {}
+  constructor(
+    readonly labels: string,
+    /** What the control-plane report groups by; undefined for the overflow series. */
+    readonly route: RouteSeries | undefined,
+    readonly status: number,
+    readonly flags: string,
+  ) {}
 
   record(seconds: number, bytesIn: number, bytesOut: number, traceId: string | undefined): void {
     this.requests++;
@@ -85,14 +91,20 @@ export class RequestSeries {
 export class RouteSeries {
   private readonly byOutcome = new Map<string, RequestSeries>();
 
-  constructor(private readonly metrics: MeshMetrics, private readonly prefix: string) {}
+  constructor(
+    private readonly metrics: MeshMetrics,
+    private readonly prefix: string,
+    readonly reporter: Reporter,
+    readonly source: string,
+    readonly destination: string,
+  ) {}
 
   get(method: string, status: number, flags: string): RequestSeries {
     const m = METHODS.has(method) ? method : 'OTHER';
     const key = `${m} ${status} ${flags}`;
     let s = this.byOutcome.get(key);
     if (s === undefined) {
-      s = this.metrics.series(`${this.prefix},method="${m}",response_code="${status}",grpc_status="",response_flags="${flags === '' ? '-' : flags}"`);
+      s = this.metrics.series(`${this.prefix},method="${m}",response_code="${status}",grpc_status="",response_flags="${flags === '' ? '-' : flags}"`, this, status, flags);
       this.byOutcome.set(key, s);
     }
     return s;
@@ -111,21 +123,26 @@ export class MeshMetrics {
     const prefix = `reporter="${reporter}",source_service="${escape(source)}",destination_service="${escape(destination)}",route="${escape(route)}"`;
     let r = this.routes.get(prefix);
     if (r === undefined) {
-      r = new RouteSeries(this, prefix);
+      r = new RouteSeries(this, prefix, reporter, source, destination);
       this.routes.set(prefix, r);
     }
     return r;
   }
 
-  series(labels: string): RequestSeries {
+  series(labels: string, route: RouteSeries, status: number, flags: string): RequestSeries {
     let s = this.all.get(labels);
     if (s !== undefined) return s;
     if (this.all.size >= MAX_SERIES) {
-      return (this.overflow ??= new RequestSeries('reporter="",source_service="",destination_service="",route="overflow",method="OTHER",response_code="",grpc_status="",response_flags=""'));
+      return (this.overflow ??= new RequestSeries('reporter="",source_service="",destination_service="",route="overflow",method="OTHER",response_code="",grpc_status="",response_flags=""', undefined, 0, ''));
     }
-    s = new RequestSeries(labels);
+    s = new RequestSeries(labels, route, status, flags);
     this.all.set(labels, s);
     return s;
+  }
+
+  /** Every series but the overflow one, for the control-plane report. */
+  requestSeries(): Iterable<RequestSeries> {
+    return this.all.values();
   }
 
   /** `labels` is a preformatted label set, e.g. `reporter="destination",destination_service="orders"`. */

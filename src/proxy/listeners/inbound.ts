@@ -10,7 +10,7 @@ export function createInboundHandler(traffic: TrafficState, currentPlan: () => P
     const ex = new Exchange(req, res, traffic);
     const plan = currentPlan();
     const inbound = plan.inbound!;
-    ex.series = inbound.seriesBySource.get(ex.source) ?? inbound.unknownSource;
+    ex.series = inbound.sourceSeries(ex.source);
     if (ex.source !== '') ex.sourceService = ex.source;
     if (plan.accessLog) ex.log = telemetry.log;
     startHop(ex, plan.trace, telemetry.tracing, 'server');

@@ -94,6 +94,13 @@ function hostNames(svc: MeshService, localNamespace: string): string[] {
   return names;
 }
 
+/** The inverse of hostNames: the `name.namespace` a host can be a mesh service by (`orders`, `orders.shop.svc.cluster.local:80`), or undefined. */
+export function serviceKey(authority: string, namespace: string): string | undefined {
+  const host = authority.replace(/:\d+$/, '').toLowerCase().replace(/\.svc(\.cluster\.local)?$/, '');
+  if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)?$/.test(host)) return undefined;
+  return host.includes('.') ? host : `${host}.${namespace}`;
+}
+
 function defaultEntry(svc: MeshService, clusters: ReadonlyMap<string, Cluster>, series: SeriesFactory): Entry {
   const match = new CompiledMatch({ path: { type: 'PathPrefix', value: '/' }, headers: [], queryParams: [], method: undefined });
   const rule = new CompiledRule('default', FilterChain.EMPTY, new WeightedBackends([clusters.get(svc.key)!], [1]), 0, series(svc.key, 'default'));

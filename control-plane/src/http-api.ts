@@ -1,0 +1,61 @@
+// Port 15014: the sidecars and their config state, the control plane's /metrics, and the call graph
+// (answered by `graph`, which returns false for paths that are not its own).
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { formatIssue } from '../../src/config/load.js';
+import type { ConfigStore } from './config-store.js';
+import type { ControlPlaneMetrics } from './metrics.js';
+import type { SidecarStatus } from './push.js';
+
+export type GraphHandler = (req: IncomingMessage, res: ServerResponse, url: URL) => boolean;
+
+export interface ApiState {
+  readonly store: ConfigStore;
+  readonly metrics: ControlPlaneMetrics;
+  sidecars(): SidecarStatus[];
+  readonly graph: GraphHandler;
+}
+
+const INDEX = `meshlight control plane
+  /api/v1/sidecars           connected sidecars: config version, last ACK / NACK and its error
+  /api/v1/config             the config being served, and why the newest files were rejected if they were
+  /api/v1/graph?window=60s   the call graph: services, calls between them, rps, error rate, p50/p95/p99
+  /api/health /api/graph/fields /api/graph/data   the same graph for Grafana's Node Graph API data source
+  /metrics                   the control plane's own metrics
+`;
+
+export function createApiServer(state: ApiState): Server {
+  return createServer((req: IncomingMessage, res: ServerResponse) => {
+    const url = new URL(req.url ?? '/', 'http://control-plane');
+    if (req.method !== 'GET' && req.method !== 'HEAD') return sendJson(res, 405, { error: 'read-only API: use GET' });
+    if (state.graph(req, res, url)) return;
+    switch (url.pathname) {
+      case '/':
+        res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' }).end(INDEX);
+        return;
+      case '/api/v1/sidecars':
+        return sendJson(res, 200, state.sidecars());
+      case '/api/v1/config': {
+        const { views, rejected, loadedAt } = state.store;
+        return sendJson(res, 200, {
+          version: views.snapshot.version,
+          loadedAt: loadedAt.toISOString(),
+          files: views.snapshot.sources,
+          services: [...views.snapshot.services.keys()],
+          httpRoutes: views.snapshot.httpRoutes.map((r) => `${r.namespace}/${r.name}`),
+          rejected: rejected.map((i) => ({ ...i, text: formatIssue(i) })),
+        });
+      }
+      case '/metrics':
+        return void state.metrics.registry.metrics().then(
+          (body) => res.writeHead(200, { 'content-type': state.metrics.registry.contentType }).end(body),
+          (err: Error) => sendJson(res, 500, { error: `metrics failed: ${err.message}` }),
+        );
+      default:
+        return sendJson(res, 404, { error: `no such endpoint: ${url.pathname} (GET / lists them)` });
+    }
+  });
+}
+
+export function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  res.writeHead(status, { 'content-type': 'application/json' }).end(`${JSON.stringify(body, null, 2)}\n`);
+}
