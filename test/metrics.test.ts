@@ -1,13 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, freePort, startUpstream, type Upstream } from './helpers/net.js';
 import { meshService, startProxy, type ProxyProcess } from './helpers/processes.js';
-
-/** The value of the one sample whose name and labels contain every given `name="value"` pair. */
-function sample(text: string, name: string, labels: Readonly<Record<string, string>>): number | undefined {
-  const lines = text.split('\n').filter((l) => l.startsWith(`${name}{`) && Object.entries(labels).every(([k, v]) => l.includes(`${k}="${v}"`)));
-  if (lines.length > 1) throw new Error(`more than one ${name} sample matches:\n${lines.join('\n')}`);
-  return lines[0] === undefined ? undefined : Number(lines[0].split('} ')[1]!.split(' ')[0]);
-}
+import { sample } from './helpers/metrics-text.js';
 
 async function scrape(admin: number, accept?: string): Promise<{ type: string; text: string }> {
   const res = await fetch(`http://127.0.0.1:${admin}/metrics`, { headers: accept === undefined ? {} : { accept } });

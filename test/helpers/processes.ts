@@ -74,14 +74,17 @@ export interface ProxyOptions {
   readonly args?: readonly string[];
   /** A config file or directory laid out by the test, used instead of the one `files` are written to. */
   readonly config?: string;
+  /** The control plane's gRPC `host:port`: config comes from it (and `files`/`config` are not passed). */
+  readonly controlPlane?: string;
 }
 
 /** Starts `meshlight proxy` on free loopback ports and waits until /healthz/ready answers 200. */
 export async function startProxy(opts: ProxyOptions): Promise<ProxyProcess> {
   const dir = await configDir(opts.files);
   const [outbound, inbound, admin] = [await freePort(), await freePort(), await freePort()];
+  const source = opts.controlPlane !== undefined ? ['--control-plane', opts.controlPlane] : ['--config', opts.config ?? dir];
   const args = [
-    'proxy', '--config', opts.config ?? dir, '--bind-address', '127.0.0.1',
+    'proxy', ...source, '--bind-address', '127.0.0.1',
     '--outbound-port', String(outbound), '--inbound-port', String(inbound), '--admin-port', String(admin),
     ...(opts.service !== undefined ? ['--service', opts.service] : []),
     ...(opts.appPort !== undefined ? ['--app-port', String(opts.appPort)] : []),
@@ -131,4 +134,39 @@ spec:
   endpoints:
 ${eps.length > 0 ? eps : '    []'}
 `;
+}
+
+export interface ControlPlaneProcess extends Running {
+  readonly configDir: string;
+  readonly grpc: number;
+  readonly http: number;
+  /** `127.0.0.1:<grpc>`, what sidecars take as --control-plane. */
+  readonly address: string;
+}
+
+/** Starts `meshlight control-plane` on free loopback ports (or the given ones) and waits for its HTTP API. */
+export async function startControlPlane(opts: {
+  readonly files?: Readonly<Record<string, string>>;
+  readonly configDir?: string;
+  readonly ports?: { readonly grpc: number; readonly http: number };
+  readonly args?: readonly string[];
+}): Promise<ControlPlaneProcess> {
+  const dir = opts.configDir ?? (await configDir(opts.files ?? {}));
+  const grpc = opts.ports?.grpc ?? (await freePort());
+  const http = opts.ports?.http ?? (await freePort());
+  const r = runCli(['control-plane', '--config', dir, '--bind-address', '127.0.0.1', '--grpc-port', String(grpc), '--http-port', String(http), ...(opts.args ?? [])]);
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    if (r.proc.exitCode !== null) throw new Error(`control plane exited (${r.proc.exitCode}):\n${r.output.stderr}`);
+    try {
+      const res = await fetch(`http://127.0.0.1:${http}/api/v1/config`);
+      await res.arrayBuffer();
+      if (res.status === 200 && r.output.stderr.includes('listening: gRPC')) break;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) throw new Error(`control plane not up after 10 s:\n${r.output.stderr}`);
+    await new Promise((res) => setTimeout(res, 50));
+  }
+  return { ...r, configDir: dir, grpc, http, address: `127.0.0.1:${grpc}` };
 }

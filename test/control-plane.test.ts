@@ -1,0 +1,286 @@
+// The control plane with real sidecars: config pushed over gRPC, ACK/NACK, on-demand services, live
+// route and sampling changes, bad config, a control-plane crash under traffic, and the call graph.
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { meshControl, type ConfigRequest, type ConfigResponse } from '../control-plane/proto/index.js';
+import { sample } from './helpers/metrics-text.js';
+import { call, startUpstream, type Upstream } from './helpers/net.js';
+import { cli, eventually, meshService, startControlPlane, startProxy, type ControlPlaneProcess, type ProxyProcess } from './helpers/processes.js';
+
+const ROUTE = (v1: number, v2: number): string => `apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: orders}
+spec:
+  parentRefs: [{kind: Service, name: orders}]
+  rules:
+    - name: split
+      backendRefs: [{name: orders-v1, weight: ${v1}}, {name: orders-v2, weight: ${v2}}]
+`;
+
+const TELEMETRY = (percent: number): string => `apiVersion: meshlight.dev/v1alpha1
+kind: Telemetry
+metadata: {name: mesh-default}
+spec:
+  tracing: {samplingPercentage: ${percent}}
+`;
+
+interface SidecarView {
+  id: string;
+  service: string;
+  subscribed: string[];
+  version: string;
+  synced: boolean;
+  lastAck: { version: string } | null;
+  lastNack: { version: string; error: string } | null;
+}
+
+async function getJson<T>(port: number, path: string): Promise<T> {
+  const res = await fetch(`http://127.0.0.1:${port}${path}`);
+  expect(res.status).toBe(200);
+  return (await res.json()) as T;
+}
+
+async function configVersion(admin: number): Promise<string> {
+  return (await getJson<{ version: string }>(admin, '/config_dump')).version;
+}
+
+async function servicesOf(admin: number): Promise<string[]> {
+  const dump = await getJson<{ services: { name: string; namespace: string }[] }>(admin, '/config_dump');
+  return dump.services.map((s) => `${s.name}.${s.namespace}`).sort();
+}
+
+describe('control plane and sidecars', () => {
+  let v1: Upstream;
+  let v2: Upstream;
+  let paymentsApp: Upstream;
+  let cp: ControlPlaneProcess;
+  let frontend: ProxyProcess;
+  let checkout: ProxyProcess;
+  let payments: ProxyProcess;
+  const sidecars = (): ProxyProcess[] => [frontend, checkout, payments];
+
+  beforeAll(async () => {
+    v1 = await startUpstream('v1', (req, res) => {
+      req.resume();
+      req.on('end', () => res.writeHead(req.url === '/fail' ? 500 : 200).end('v1'));
+    });
+    v2 = await startUpstream('v2');
+    paymentsApp = await startUpstream('payments');
+    cp = await startControlPlane({
+      files: {
+        'services.yaml': [
+          meshService('frontend', [1]), meshService('checkout', [1]), meshService('orders', [v1.port]),
+          meshService('orders-v1', [v1.port]), meshService('orders-v2', [v2.port]), meshService('payments', [paymentsApp.port]),
+        ].join('---\n'),
+        'routes.yaml': ROUTE(100, 0),
+        'telemetry.yaml': TELEMETRY(0),
+      },
+      args: ['--report-interval', '500ms'],
+    });
+    [frontend, checkout, payments] = await Promise.all([
+      startProxy({ files: {}, controlPlane: cp.address, service: 'frontend' }),
+      startProxy({ files: {}, controlPlane: cp.address, service: 'checkout' }),
+      startProxy({ files: {}, controlPlane: cp.address, service: 'payments', appPort: paymentsApp.port }),
+    ]);
+  });
+
+  afterAll(async () => {
+    await Promise.all(sidecars().map((s) => s?.stop()));
+    await cp?.stop();
+    await Promise.all([v1, v2, paymentsApp].map((u) => u?.close()));
+  });
+
+  it('pushes every sidecar its config, each ACKs it, and each is ready only then', async () => {
+    const list = await getJson<SidecarView[]>(cp.http, '/api/v1/sidecars');
+    expect(list.map((s) => s.service)).toEqual(['checkout', 'frontend', 'payments']);
+    for (const s of list) {
+      expect(s.synced).toBe(true);
+      expect(s.lastAck?.version).toBe(s.version);
+      expect(s.lastNack).toBeNull();
+    }
+    for (const p of sidecars()) expect((list.map((s) => s.version))).toContain(await configVersion(p.admin));
+    const metrics = await (await fetch(`http://127.0.0.1:${cp.http}/metrics`)).text();
+    expect(sample(metrics, 'meshlight_cp_connected_sidecars')).toBe(3);
+    expect(sample(metrics, 'meshlight_cp_acks_total')).toBeGreaterThanOrEqual(3);
+    expect(sample(metrics, 'meshlight_cp_push_ack_seconds_count')).toBeGreaterThanOrEqual(3);
+  });
+
+  it('a sidecar gets only what it needs: its own service, then each service it calls, on its first call', async () => {
+    expect(await servicesOf(checkout.admin)).toEqual(['checkout.default']);
+    const first = await call(checkout.outbound, 'orders', '/');
+    expect(first.status).toBe(200);
+    expect(first.body).toBe('v1');
+    // orders and the services its route sends to; not payments, frontend or anything else.
+    expect(await servicesOf(checkout.admin)).toEqual(['checkout.default', 'orders-v1.default', 'orders-v2.default', 'orders.default']);
+    const unknown = await call(checkout.outbound, 'nowhere', '/');
+    expect(unknown.status).toBe(404);
+    expect(unknown.headers['x-meshlight-flags']).toBe('NR');
+    const me = (await getJson<SidecarView[]>(cp.http, '/api/v1/sidecars')).find((s) => s.service === 'checkout')!;
+    expect(me.subscribed).toEqual(['nowhere.default', 'orders.default']);
+  });
+
+  it('a route change reaches every sidecar that calls the service within seconds, and only those', async () => {
+    expect((await call(frontend.outbound, 'orders', '/')).body).toBe('v1');
+    const paymentsVersion = await configVersion(payments.admin);
+    const before = Date.now();
+    await writeFile(join(cp.configDir, 'routes.yaml'), ROUTE(0, 100));
+    await eventually(async () => (await call(frontend.outbound, 'orders', '/')).body === 'v2' && (await call(checkout.outbound, 'orders', '/')).body === 'v2', 5_000, 'the new split on both callers');
+    expect(Date.now() - before).toBeLessThan(5_000);
+    // payments calls nobody: its view did not change, so nothing was pushed to it.
+    expect(await configVersion(payments.admin)).toBe(paymentsVersion);
+    await eventually(async () => (await getJson<SidecarView[]>(cp.http, '/api/v1/sidecars')).every((s) => s.synced), 5_000, 'every sidecar synced');
+  });
+
+  it('an invalid config file is reported as FILE:LINE:COL while the last good config keeps serving', async () => {
+    const good = await configVersion(frontend.admin);
+    await writeFile(join(cp.configDir, 'routes.yaml'), `${ROUTE(50, 50)}      timeouts: {request: soon}\n`);
+    await eventually(async () => (await getJson<{ rejected: unknown[] }>(cp.http, '/api/v1/config')).rejected.length > 0, 5_000, 'the rejection');
+    const status = await getJson<{ rejected: { text: string }[] }>(cp.http, '/api/v1/config');
+    expect(status.rejected[0]!.text).toMatch(/routes\.yaml:9:\d+: .*soon/);
+    expect(cp.output.stderr).toMatch(/routes\.yaml:9:\d+: /);
+    expect(sample(await (await fetch(`http://127.0.0.1:${cp.http}/metrics`)).text(), 'meshlight_cp_config_rejected')).toBe(1);
+    expect(await configVersion(frontend.admin)).toBe(good);
+    expect((await call(frontend.outbound, 'orders', '/')).body).toBe('v2');
+    await writeFile(join(cp.configDir, 'routes.yaml'), ROUTE(0, 100));
+    await eventually(async () => (await getJson<{ rejected: unknown[] }>(cp.http, '/api/v1/config')).rejected.length === 0, 5_000, 'the fix');
+  });
+
+  it('the sampling percentage is pushed and takes effect live', async () => {
+    const sampledFlag = async (): Promise<string> => {
+      await call(frontend.outbound, 'orders', '/');
+      return String(v2.seen.at(-1)!.headers.traceparent).slice(-2);
+    };
+    expect(await sampledFlag()).toBe('00');
+    await writeFile(join(cp.configDir, 'telemetry.yaml'), TELEMETRY(100));
+    await eventually(async () => (await sampledFlag()) === '01', 5_000, 'sampled requests');
+  });
+
+  it('the graph shows who calls whom with rps, error rate and percentiles, and Grafana can read it', async () => {
+    await writeFile(join(cp.configDir, 'routes.yaml'), ROUTE(100, 0));
+    await eventually(async () => (await call(frontend.outbound, 'orders', '/')).body === 'v1', 5_000, 'all on v1');
+    for (let i = 0; i < 18; i++) await call(frontend.outbound, 'orders', '/ok');
+    for (let i = 0; i < 2; i++) await call(frontend.outbound, 'orders', '/fail');
+    for (let i = 0; i < 5; i++) await call(frontend.outbound, 'payments', '/charge');
+    type G = { nodes: { id: string; rps: number }[]; edges: { id: string; source: string; target: string; requests: number; errors: number; errorRate: number; rps: number; p50: number; p99: number }[]; window: string };
+    let g: G | undefined;
+    await eventually(async () => {
+      g = await getJson<G>(cp.http, '/api/v1/graph?window=5m');
+      return (g.edges.find((e) => e.id === 'frontend.default->payments.default')?.requests ?? 0) >= 5;
+    }, 5_000, 'the reports');
+    const orders = g!.edges.find((e) => e.id === 'frontend.default->orders.default')!;
+    expect(orders.errors).toBe(2);
+    expect(orders.requests).toBeGreaterThanOrEqual(20);
+    expect(orders.errorRate).toBeCloseTo(2 / orders.requests, 5);
+    expect(orders.rps).toBeCloseTo(orders.requests / 300, 5);
+    expect(orders.p50).toBeGreaterThan(0);
+    expect(orders.p99).toBeGreaterThanOrEqual(orders.p50);
+    // Each call counted once: payments' own sidecar saw the calls too, but the caller's report carries them.
+    expect(g!.edges.find((e) => e.id === 'frontend.default->payments.default')!.requests).toBe(5);
+    expect(g!.edges.some((e) => e.source === 'unknown')).toBe(false);
+    expect(g!.window).toBe('300s');
+    expect(g!.nodes.map((n) => n.id)).toEqual(expect.arrayContaining(['frontend.default', 'orders.default', 'payments.default']));
+    expect((await fetch(`http://127.0.0.1:${cp.http}/api/health`)).status).toBe(200);
+    const fields = await getJson<{ nodes_fields: { field_name: string }[]; edges_fields: { field_name: string }[] }>(cp.http, '/api/graph/fields');
+    expect(fields.nodes_fields.map((f) => f.field_name)).toEqual(expect.arrayContaining(['id', 'title', 'mainStat']));
+    expect(fields.edges_fields.map((f) => f.field_name)).toEqual(expect.arrayContaining(['id', 'source', 'target', 'mainStat']));
+    const data = await getJson<{ nodes: { id: string }[]; edges: { source: string; target: string }[] }>(cp.http, '/api/graph/data');
+    expect(data.edges).toContainEqual(expect.objectContaining({ source: 'frontend.default', target: 'orders.default' }));
+    expect((await fetch(`http://127.0.0.1:${cp.http}/api/v1/graph?window=forever`)).status).toBe(400);
+  });
+
+  it('a sidecar that rejects a config (NACK) is shown with its error and keeps its version', async () => {
+    const client = new (meshControl().Client)(cp.address, grpc.credentials.createInsecure());
+    const stream = client.StreamConfig();
+    const responses: ConfigResponse[] = [];
+    stream.on('data', (r: ConfigResponse) => {
+      responses.push(r);
+      const nack: ConfigRequest = {
+        node: null, version_info: '', response_nonce: r.nonce, resource_names: ['orders.default'],
+        error_detail: { message: 'routes.yaml:3:1: this sidecar cannot apply it' },
+      };
+      stream.write(nack);
+    });
+    stream.on('error', () => undefined);
+    stream.write({ node: { id: 'old-sidecar', service: 'frontend', namespace: 'default', address: '' }, version_info: '', response_nonce: '', resource_names: ['orders.default'], error_detail: null });
+    try {
+      await eventually(async () => (await getJson<SidecarView[]>(cp.http, '/api/v1/sidecars')).some((s) => s.id === 'old-sidecar' && s.lastNack !== null), 5_000, 'the NACK');
+      const me = (await getJson<SidecarView[]>(cp.http, '/api/v1/sidecars')).find((s) => s.id === 'old-sidecar')!;
+      expect(me.synced).toBe(false);
+      expect(me.lastNack!.error).toBe('routes.yaml:3:1: this sidecar cannot apply it');
+      expect(me.lastNack!.version).toBe(responses[0]!.version_info);
+      expect(responses[0]!.resources.map((r) => r.file.split('/').pop())).toEqual(expect.arrayContaining(['routes.yaml', 'services.yaml']));
+      expect(sample(await (await fetch(`http://127.0.0.1:${cp.http}/metrics`)).text(), 'meshlight_cp_nacks_total')).toBeGreaterThanOrEqual(1);
+    } finally {
+      stream.cancel();
+      client.close();
+    }
+  });
+
+  it('kill -9 of the control plane under traffic fails no request; restarted, it resyncs every sidecar', async () => {
+    let failed = 0;
+    let ok = 0;
+    let running = true;
+    const load = (async () => {
+      while (running) {
+        const r = await call(frontend.outbound, 'orders', '/');
+        if (r.status === 200) ok++;
+        else failed++;
+      }
+    })();
+    await new Promise((res) => setTimeout(res, 300));
+    cp.proc.kill('SIGKILL');
+    await cp.exited;
+    await new Promise((res) => setTimeout(res, 1_000));
+    expect((await fetch(`http://127.0.0.1:${frontend.admin}/healthz/ready`)).status).toBe(200);
+    await writeFile(join(cp.configDir, 'routes.yaml'), ROUTE(0, 100)); // changed while nobody watches
+    cp = await startControlPlane({ configDir: cp.configDir, ports: { grpc: cp.grpc, http: cp.http }, args: ['--report-interval', '500ms'] });
+    await eventually(async () => {
+      const list = await getJson<SidecarView[]>(cp.http, '/api/v1/sidecars');
+      return list.length === 3 && list.every((s) => s.synced);
+    }, 15_000, 'all three back and synced');
+    await eventually(async () => (await call(frontend.outbound, 'orders', '/')).body === 'v2', 5_000, 'the change made while down');
+    running = false;
+    await load;
+    expect(ok).toBeGreaterThan(20);
+    expect(failed).toBe(0);
+  });
+});
+
+describe('control plane: bad input and readiness', () => {
+  it('a sidecar whose control plane is not up yet is not ready, and becomes ready with its first config', async () => {
+    const cp = await startControlPlane({ files: { 'mesh.yaml': meshService('orders', [1]) } });
+    await cp.stop();
+    const sidecarPromise = startProxy({ files: {}, controlPlane: cp.address, service: 'orders' });
+    await new Promise((res) => setTimeout(res, 1_000));
+    const again = await startControlPlane({ configDir: cp.configDir, ports: { grpc: cp.grpc, http: cp.http } });
+    try {
+      const sidecar = await sidecarPromise; // resolves once /healthz/ready is 200
+      try {
+        expect(await servicesOf(sidecar.admin)).toEqual(['orders.default']);
+        expect(sidecar.output.stderr).toContain('waiting for the first config');
+      } finally {
+        await sidecar.stop();
+      }
+    } finally {
+      await again.stop();
+    }
+  });
+
+  it('an invalid config at start: the control plane exits 1 naming FILE:LINE:COL', async () => {
+    const cp = startControlPlane({ files: { 'mesh.yaml': 'apiVersion: meshlight.dev/v1alpha1\nkind: MeshService\nmetadata: {name: Orders}\nspec: {}\n' } });
+    await expect(cp).rejects.toThrow(/mesh\.yaml:3:\d+: .*Orders/);
+  });
+
+  it('bad flags exit 2 with one line', async () => {
+    const noConfig = await cli(['control-plane']);
+    expect(noConfig.code).toBe(2);
+    expect(noConfig.stderr).toMatch(/--config DIR is required/);
+    const badAddress = await cli(['proxy', '--control-plane', 'nowhere']);
+    expect(badAddress.code).toBe(2);
+    expect(badAddress.stderr).toMatch(/--control-plane must be HOST:PORT/);
+    const badUrl = await cli(['control-plane', '--config', '.', '--prometheus-url', 'localhost:9090']);
+    expect(badUrl.code).toBe(2);
+  });
+});
