@@ -1,13 +1,12 @@
 // The control plane with real sidecars: config pushed over gRPC, ACK/NACK, on-demand services, live
 // route and sampling changes, bad config, a control-plane crash under traffic, and the call graph.
-import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { meshControl, type ConfigRequest, type ConfigResponse } from '../control-plane/proto/index.js';
 import { sample } from './helpers/metrics-text.js';
 import { call, startUpstream, type Upstream } from './helpers/net.js';
-import { cli, eventually, meshService, startControlPlane, startProxy, type ControlPlaneProcess, type ProxyProcess } from './helpers/processes.js';
+import { cli, eventually, replaceFile, meshService, startControlPlane, startProxy, type ControlPlaneProcess, type ProxyProcess } from './helpers/processes.js';
 
 const ROUTE = (v1: number, v2: number): string => `apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
@@ -114,18 +113,21 @@ describe('control plane and sidecars', () => {
     expect(first.body).toBe('v1');
     // orders and the services its route sends to; not payments, frontend or anything else.
     expect(await servicesOf(checkout.admin)).toEqual(['checkout.default', 'orders-v1.default', 'orders-v2.default', 'orders.default']);
+    // Concurrent first calls to another new service all wait for the same answer.
+    const burst = await Promise.all(Array.from({ length: 10 }, () => call(checkout.outbound, 'payments', '/')));
+    expect(burst.map((r) => r.status)).toEqual(new Array(10).fill(200));
     const unknown = await call(checkout.outbound, 'nowhere', '/');
     expect(unknown.status).toBe(404);
     expect(unknown.headers['x-meshlight-flags']).toBe('NR');
     const me = (await getJson<SidecarView[]>(cp.http, '/api/v1/sidecars')).find((s) => s.service === 'checkout')!;
-    expect(me.subscribed).toEqual(['nowhere.default', 'orders.default']);
+    expect(me.subscribed).toEqual(['nowhere.default', 'orders.default', 'payments.default']);
   });
 
   it('a route change reaches every sidecar that calls the service within seconds, and only those', async () => {
     expect((await call(frontend.outbound, 'orders', '/')).body).toBe('v1');
     const paymentsVersion = await configVersion(payments.admin);
     const before = Date.now();
-    await writeFile(join(cp.configDir, 'routes.yaml'), ROUTE(0, 100));
+    await replaceFile(join(cp.configDir, 'routes.yaml'), ROUTE(0, 100));
     await eventually(async () => (await call(frontend.outbound, 'orders', '/')).body === 'v2' && (await call(checkout.outbound, 'orders', '/')).body === 'v2', 5_000, 'the new split on both callers');
     expect(Date.now() - before).toBeLessThan(5_000);
     // payments calls nobody: its view did not change, so nothing was pushed to it.
@@ -135,7 +137,7 @@ describe('control plane and sidecars', () => {
 
   it('an invalid config file is reported as FILE:LINE:COL while the last good config keeps serving', async () => {
     const good = await configVersion(frontend.admin);
-    await writeFile(join(cp.configDir, 'routes.yaml'), `${ROUTE(50, 50)}      timeouts: {request: soon}\n`);
+    await replaceFile(join(cp.configDir, 'routes.yaml'), `${ROUTE(50, 50)}      timeouts: {request: soon}\n`);
     await eventually(async () => (await getJson<{ rejected: unknown[] }>(cp.http, '/api/v1/config')).rejected.length > 0, 5_000, 'the rejection');
     const status = await getJson<{ rejected: { text: string }[] }>(cp.http, '/api/v1/config');
     expect(status.rejected[0]!.text).toMatch(/routes\.yaml:9:\d+: .*soon/);
@@ -143,7 +145,7 @@ describe('control plane and sidecars', () => {
     expect(sample(await (await fetch(`http://127.0.0.1:${cp.http}/metrics`)).text(), 'meshlight_cp_config_rejected')).toBe(1);
     expect(await configVersion(frontend.admin)).toBe(good);
     expect((await call(frontend.outbound, 'orders', '/')).body).toBe('v2');
-    await writeFile(join(cp.configDir, 'routes.yaml'), ROUTE(0, 100));
+    await replaceFile(join(cp.configDir, 'routes.yaml'), ROUTE(0, 100));
     await eventually(async () => (await getJson<{ rejected: unknown[] }>(cp.http, '/api/v1/config')).rejected.length === 0, 5_000, 'the fix');
   });
 
@@ -153,12 +155,12 @@ describe('control plane and sidecars', () => {
       return String(v2.seen.at(-1)!.headers.traceparent).slice(-2);
     };
     expect(await sampledFlag()).toBe('00');
-    await writeFile(join(cp.configDir, 'telemetry.yaml'), TELEMETRY(100));
+    await replaceFile(join(cp.configDir, 'telemetry.yaml'), TELEMETRY(100));
     await eventually(async () => (await sampledFlag()) === '01', 5_000, 'sampled requests');
   });
 
   it('the graph shows who calls whom with rps, error rate and percentiles, and Grafana can read it', async () => {
-    await writeFile(join(cp.configDir, 'routes.yaml'), ROUTE(100, 0));
+    await replaceFile(join(cp.configDir, 'routes.yaml'), ROUTE(100, 0));
     await eventually(async () => (await call(frontend.outbound, 'orders', '/')).body === 'v1', 5_000, 'all on v1');
     for (let i = 0; i < 18; i++) await call(frontend.outbound, 'orders', '/ok');
     for (let i = 0; i < 2; i++) await call(frontend.outbound, 'orders', '/fail');
@@ -234,7 +236,7 @@ describe('control plane and sidecars', () => {
     await cp.exited;
     await new Promise((res) => setTimeout(res, 1_000));
     expect((await fetch(`http://127.0.0.1:${frontend.admin}/healthz/ready`)).status).toBe(200);
-    await writeFile(join(cp.configDir, 'routes.yaml'), ROUTE(0, 100)); // changed while nobody watches
+    await replaceFile(join(cp.configDir, 'routes.yaml'), ROUTE(0, 100)); // changed while nobody watches
     cp = await startControlPlane({ configDir: cp.configDir, ports: { grpc: cp.grpc, http: cp.http }, args: ['--report-interval', '500ms'] });
     await eventually(async () => {
       const list = await getJson<SidecarView[]>(cp.http, '/api/v1/sidecars');

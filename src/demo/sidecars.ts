@@ -1,53 +1,70 @@
-// One real `meshlight proxy` process beside every demo app, as in a pod.
+// The demo's real `meshlight` processes: the control plane, and a sidecar beside every app, as in a pod.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { DemoInstance } from './topology.js';
+import { DEMO_CONTROL_PLANE, type DemoInstance } from './topology.js';
 
 const CLI = resolve(import.meta.dirname, '../cli/main.js');
 export const DEMO_CONFIG = resolve(import.meta.dirname, '../../../config/demo');
 
-export interface Sidecar {
-  readonly app: DemoInstance;
+/** A `meshlight` child process of the demo. */
+export interface MeshProcess {
+  readonly label: string;
   readonly proc: ChildProcess;
   /** The last lines it wrote on stderr, for a useful message if it dies. */
   readonly stderrTail: string[];
 }
 
-/** Each sidecar's JSON access log goes to `<logDir>/<instance>.log`. */
-export function startSidecar(app: DemoInstance, logLevel: string, logDir: string): Sidecar {
-  const args = [
-    CLI, 'proxy', '--config', DEMO_CONFIG, '--service', app.service, '--app-port', String(app.appPort),
-    '--inbound-port', String(app.inbound), '--outbound-port', String(app.outbound), '--admin-port', String(app.admin),
-    '--bind-address', '127.0.0.1', '--log-level', logLevel, '--access-log', accessLogPath(logDir, app),
-  ];
-  // The access log goes to a file; diagnostics come through stderr.
-  const proc = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+export interface Sidecar extends MeshProcess {
+  readonly app: DemoInstance;
+}
+
+function spawnCli(label: string, args: readonly string[]): MeshProcess {
+  // Diagnostics come through stderr; a sidecar's access log goes to a file.
+  const proc = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
   const stderrTail: string[] = [];
   proc.stderr!.setEncoding('utf8').on('data', (text: string) => {
     for (const line of text.split('\n')) {
       if (line === '') continue;
       stderrTail.push(line);
       if (stderrTail.length > 20) stderrTail.shift();
-      process.stderr.write(`[${app.instance} sidecar] ${line}\n`);
+      process.stderr.write(`[${label}] ${line}\n`);
     }
   });
-  return { app, proc, stderrTail };
+  return { label, proc, stderrTail };
+}
+
+/** The control plane, watching `configDir` and pushing it to every sidecar. */
+export function startControlPlane(configDir: string, logLevel: string): MeshProcess {
+  return spawnCli('control plane', [
+    'control-plane', '--config', configDir, '--bind-address', '127.0.0.1', '--grpc-port', String(DEMO_CONTROL_PLANE.grpc),
+    '--http-port', String(DEMO_CONTROL_PLANE.http), '--report-interval', '2s', '--log-level', logLevel,
+  ]);
+}
+
+/** Each sidecar gets its config from the control plane; its JSON access log goes to `<logDir>/<instance>.log`. */
+export function startSidecar(app: DemoInstance, logLevel: string, logDir: string): Sidecar {
+  const args = [
+    'proxy', '--control-plane', `127.0.0.1:${DEMO_CONTROL_PLANE.grpc}`, '--service', app.service, '--app-port', String(app.appPort),
+    '--inbound-port', String(app.inbound), '--outbound-port', String(app.outbound), '--admin-port', String(app.admin),
+    '--bind-address', '127.0.0.1', '--log-level', logLevel, '--access-log', accessLogPath(logDir, app),
+  ];
+  return { ...spawnCli(`${app.instance} sidecar`, args), app };
 }
 
 export function accessLogPath(logDir: string, app: DemoInstance): string {
   return resolve(logDir, `${app.instance}.log`);
 }
 
-/** Resolves once /healthz/ready answers 200; rejects if the sidecar exits first or takes over 10 s. */
-export async function waitReady(s: Sidecar): Promise<void> {
+/** Resolves once `url` answers 200; rejects if the process exits first or takes over 10 s. */
+export async function waitUp(p: MeshProcess, url: string): Promise<void> {
   const deadline = Date.now() + 10_000;
   while (Date.now() < deadline) {
-    if (s.proc.exitCode !== null) {
-      throw new Error(`the ${s.app.instance} sidecar exited (${s.proc.exitCode}):\n  ${s.stderrTail.join('\n  ')}`);
+    if (p.proc.exitCode !== null) {
+      throw new Error(`the ${p.label} exited (${p.proc.exitCode}):\n  ${p.stderrTail.join('\n  ')}`);
     }
     try {
-      const res = await fetch(`http://127.0.0.1:${s.app.admin}/healthz/ready`);
+      const res = await fetch(url);
       await res.arrayBuffer();
       if (res.status === 200) return;
     } catch {
@@ -55,11 +72,15 @@ export async function waitReady(s: Sidecar): Promise<void> {
     }
     await sleep(50);
   }
-  throw new Error(`the ${s.app.instance} sidecar was not ready within 10 s`);
+  throw new Error(`the ${p.label} was not up within 10 s`);
+}
+
+export function waitReady(s: Sidecar): Promise<void> {
+  return waitUp(s, `http://127.0.0.1:${s.app.admin}/healthz/ready`);
 }
 
 /** SIGTERM (a graceful drain), then waits for the exit. */
-export async function stopSidecar(s: Sidecar): Promise<void> {
+export async function stopProcess(s: MeshProcess): Promise<void> {
   if (s.proc.exitCode !== null || s.proc.signalCode !== null) return;
   const exited = new Promise((res) => s.proc.once('exit', res));
   s.proc.kill('SIGTERM');

@@ -42,6 +42,9 @@ export const DEMO_INSTANCES: readonly DemoInstance[] = [
   instance(5, { service: 'payments', instance: 'payments', version: 'v1', latencyMs: 5, errorRate: 0.05, slowRate: 0.02, calls: [] }),
 ];
 
+/** The demo's control plane: gRPC for the sidecars, HTTP for the graph (Istio's 15010/15014, moved next to the demo's). */
+export const DEMO_CONTROL_PLANE = { grpc: 19010, http: 19014 } as const;
+
 /** The canary: the `orders` HTTPRoute splits between these MeshServices by weight. */
 export const CANARY = { service: 'orders', subsets: { 'orders-v1': 90, 'orders-v2': 10 } } as const;
 export const SLOW_ANSWER_MS = 3_000;

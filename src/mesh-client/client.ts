@@ -123,16 +123,17 @@ export class MeshClient {
    * at once when there is nothing to wait for.
    */
   discover(service: string): Promise<void> {
-    if (!this.connected || this.names.has(service) || this.names.size >= MAX_SUBSCRIPTION) return Promise.resolve();
+    if (!this.connected) return Promise.resolve();
+    const pending = this.waiters.get(service);
+    if (pending !== undefined) return new Promise<void>((resolve) => pending.push(resolve)); // asked already: same answer
+    if (this.names.has(service) || this.names.size >= MAX_SUBSCRIPTION) return Promise.resolve();
     this.names.add(service);
     return new Promise<void>((resolve) => {
       const timer = setTimeout(() => this.wake(service), DISCOVERY_WAIT_MS);
-      const list = this.waiters.get(service) ?? [];
-      list.push(() => {
+      this.waiters.set(service, [() => {
         clearTimeout(timer);
         resolve();
-      });
-      this.waiters.set(service, list);
+      }]);
       this.send({ version_info: this.version, response_nonce: '', error_detail: null });
     });
   }

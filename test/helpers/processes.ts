@@ -1,6 +1,6 @@
 // Start the built `meshlight` CLI as a real child process and talk to it over loopback.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, rename, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { freePort } from './net.js';
@@ -50,6 +50,15 @@ const running = new Set<ChildProcess>();
 process.on('exit', () => {
   for (const p of running) p.kill('SIGKILL');
 });
+
+/**
+ * Replaces a watched config file the way editors and Kubernetes ConfigMaps do, by rename: a watcher
+ * never sees it half written (an in-place write is truncate-then-write, two events).
+ */
+export async function replaceFile(path: string, text: string): Promise<void> {
+  await writeFile(`${path}.tmp~`, text);
+  await rename(`${path}.tmp~`, path);
+}
 
 /** Writes `{name: yamlText}` into a fresh temp directory and returns its path. */
 export async function configDir(files: Readonly<Record<string, string>>): Promise<string> {
