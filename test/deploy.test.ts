@@ -4,6 +4,8 @@ import { resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { MAX_WINDOW_MS, MIN_WINDOW_MS } from '../control-plane/src/graph/api.js';
+import { parseDuration } from '../src/config/duration.js';
 
 const DEPLOY = resolve(import.meta.dirname, '../deploy');
 const PROMTOOL = '/usr/bin/promtool';
@@ -55,6 +57,37 @@ describe('deploy/: the shipped Prometheus, Grafana and logging config', () => {
       for (const m of metricsIn(e)) expect(METRICS, `${m} in ${e}`).toContain(m);
       for (const [, label] of e.matchAll(/([a-z_]+)\s*=~?"/g)) expect(LABELS, `${label} in ${e}`).toContain(label);
     }
+  });
+
+  it('the topology dashboard is a Node Graph panel on the provisioned Node Graph API data source', () => {
+    const dash = JSON.parse(readFileSync(resolve(DEPLOY, 'grafana/meshlight-topology.json'), 'utf8')) as {
+      uid: string;
+      panels: { type: string; datasource: { type: string; uid: string }; targets: { queryText: string; datasource: { uid: string } }[] }[];
+      templating: { list: { name: string; query: string }[] };
+    };
+    const prov = parse(readFileSync(resolve(DEPLOY, 'grafana/provisioning/datasources/meshlight-topology.yaml'), 'utf8')) as {
+      apiVersion: number;
+      datasources: { type: string; uid: string; url: string; access: string; jsonData: { url: string } }[];
+    };
+    expect(prov.apiVersion).toBe(1);
+    const ds = prov.datasources.find((d) => d.uid === 'meshlight-topology')!;
+    expect(ds).toMatchObject({ type: 'hamedkarbasi93-nodegraphapi-datasource', access: 'proxy', url: 'http://meshlight-control-plane:15014' });
+    // The plugin's proxy route reads its address from jsonData.url.
+    expect(ds.jsonData.url).toBe(ds.url);
+    expect(dash.panels).toHaveLength(1);
+    const panel = dash.panels[0]!;
+    expect(panel.type).toBe('nodeGraph');
+    expect(panel.datasource).toEqual({ type: ds.type, uid: ds.uid });
+    expect(panel.targets.map((t) => t.datasource.uid)).toEqual([ds.uid]);
+    // Every window the dashboard offers is one /api/graph/data accepts.
+    expect(panel.targets[0]!.queryText).toBe('window=$window');
+    const windows = dash.templating.list.find((v) => v.name === 'window')!.query.split(',');
+    for (const w of windows) {
+      const ms = parseDuration(w);
+      expect(ms !== undefined && ms >= MIN_WINDOW_MS && ms <= MAX_WINDOW_MS, w).toBe(true);
+    }
+    const providers = parse(readFileSync(resolve(DEPLOY, 'grafana/provisioning/dashboards/meshlight.yaml'), 'utf8')) as { providers: { type: string; options: { path: string } }[] };
+    expect(providers.providers[0]).toMatchObject({ type: 'file', options: { path: '/var/lib/grafana/dashboards/meshlight' } });
   });
 
   it('the Elasticsearch template maps every access-log field, and Fluent Bit parses its start_time', () => {

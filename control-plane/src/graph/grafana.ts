@@ -5,7 +5,7 @@
 // objects keyed by those field names; GET /api/health answers 200. Its src/datasource.ts turns each field
 // into a data frame column (color -> fixed color config) for Grafana's Node Graph panel, whose node
 // columns are id, title, subTitle, mainStat, secondaryStat, arc__* (fractions that add up to 1), detail__*.
-import type { Graph, GraphEdge, GraphNode } from './types.js';
+import type { Graph, GraphEdge, GraphNode, TrafficStats } from './types.js';
 
 interface FieldSpec {
   field_name: string;
@@ -26,35 +26,26 @@ export interface NodeGraphData {
   edges: NodeGraphRow[];
 }
 
-type SharedStat = 'requests' | 'errors' | 'p50' | 'p95' | 'p99';
-
-const DETAILS: readonly [SharedStat, string][] = [
+const DETAILS: readonly [keyof TrafficStats, string][] = [
   ['requests', 'Requests'], ['errors', 'Errors'], ['p50', 'p50 (ms)'], ['p95', 'p95 (ms)'], ['p99', 'p99 (ms)'],
 ];
 
-const detailFields = (): FieldSpec[] => DETAILS.map(([k, displayName]) => ({ field_name: `detail__${k}`, type: 'number', displayName }));
+const strings = (...names: string[]): FieldSpec[] => names.map((field_name) => ({ field_name, type: 'string' }));
+const details = (): FieldSpec[] => DETAILS.map(([k, displayName]) => ({ field_name: `detail__${k}`, type: 'number', displayName }));
 
-/** Frozen at load: the fields never change, only the data. */
+/** The columns never change, only the rows. */
 const FIELDS: NodeGraphFields = {
   nodes_fields: [
-    { field_name: 'id', type: 'string' },
-    { field_name: 'title', type: 'string' },
-    { field_name: 'subTitle', type: 'string' },
-    { field_name: 'mainStat', type: 'string' },
-    { field_name: 'secondaryStat', type: 'string' },
+    ...strings('id', 'title', 'subTitle', 'mainStat', 'secondaryStat'),
     { field_name: 'arc__success', type: 'number', color: 'green' },
     { field_name: 'arc__errors', type: 'number', color: 'red' },
-    ...detailFields(),
+    ...details(),
   ],
   edges_fields: [
-    { field_name: 'id', type: 'string' },
-    { field_name: 'source', type: 'string' },
-    { field_name: 'target', type: 'string' },
-    { field_name: 'mainStat', type: 'string' },
-    { field_name: 'secondaryStat', type: 'string' },
+    ...strings('id', 'source', 'target', 'mainStat', 'secondaryStat'),
     { field_name: 'detail__protocol', type: 'string', displayName: 'Protocol' },
     { field_name: 'detail__denied', type: 'number', displayName: 'Denied' },
-    ...detailFields(),
+    ...details(),
   ],
 };
 export const NODE_GRAPH_FIELDS: Readonly<NodeGraphFields> = Object.freeze(FIELDS);
@@ -63,7 +54,7 @@ const rate = (rps: number): string => `${rps.toFixed(2)} req/s`;
 const errorsText = (errorRate: number): string => `${(errorRate * 100).toFixed(1)}% errors`;
 const round = (n: number): number => Math.round(n * 1000) / 1000;
 
-function details(s: GraphNode | GraphEdge): NodeGraphRow {
+function detailValues(s: TrafficStats): NodeGraphRow {
   return Object.fromEntries(DETAILS.map(([k]) => [`detail__${k}`, round(s[k])]));
 }
 
@@ -74,7 +65,7 @@ function nodeRow(n: GraphNode): NodeGraphRow {
   return {
     id: n.id, title: n.service, subTitle: n.namespace,
     mainStat: rate(n.rps), secondaryStat: n.requests > 0 ? `p99 ${n.p99.toFixed(1)} ms` : '',
-    ...arcs, ...details(n),
+    ...arcs, ...detailValues(n),
   };
 }
 
@@ -82,7 +73,7 @@ function edgeRow(e: GraphEdge): NodeGraphRow {
   return {
     id: e.id, source: e.source, target: e.target,
     mainStat: rate(e.rps), secondaryStat: errorsText(e.errorRate),
-    detail__protocol: e.protocol, detail__denied: e.denied, ...details(e),
+    detail__protocol: e.protocol, detail__denied: e.denied, ...detailValues(e),
   };
 }
 

@@ -1,39 +1,36 @@
 // The call graph of CONTRACT.md section 5 (`GET /api/v1/graph`), whichever source computes it.
 
-/** A service. Its stats are the calls INTO it (as Kiali shows them), so a node that only calls out has zeros. */
-export interface GraphNode {
-  /** Service key `name.namespace`, or `unknown` for callers without a sidecar. */
-  id: string;
-  /** The name part of the key (`orders` for `orders.default`). */
-  service: string;
-  /** The namespace part of the key; empty for `unknown`. */
-  namespace: string;
+/** What was seen of a set of calls within the window. */
+export interface TrafficStats {
   rps: number;
   /** errors / requests, 0 when there were no requests. */
   errorRate: number;
-  /** Latency percentiles of the calls into this service, in milliseconds. */
-  p50: number;
-  p95: number;
-  p99: number;
-  requests: number;
-  errors: number;
-}
-
-export interface GraphEdge {
-  /** `source->target`. */
-  id: string;
-  source: string;
-  target: string;
-  protocol: string;
-  rps: number;
-  errorRate: number;
-  /** Milliseconds. */
+  /** Latency percentiles in milliseconds. */
   p50: number;
   p95: number;
   p99: number;
   requests: number;
   /** 5xx responses, or no response at all. */
   errors: number;
+}
+
+/** A service. Its stats are the calls INTO it (as Kiali shows them), so a node that only calls out has zeros. */
+export interface GraphNode extends TrafficStats {
+  /** Service key `name.namespace`, or `unknown` for callers without a sidecar. */
+  id: string;
+  /** The name part of the key (`orders` for `orders.default`). */
+  service: string;
+  /** The namespace part of the key; empty for `unknown`. */
+  namespace: string;
+}
+
+/** The calls from one service to another. */
+export interface GraphEdge extends TrafficStats {
+  /** `source->target`. */
+  id: string;
+  source: string;
+  target: string;
+  protocol: string;
   /** Refused by authorization policy (response flag UAEX). */
   denied: number;
 }

@@ -1,0 +1,127 @@
+// The control plane's graph endpoints on a real HTTP server: the topology API (/api/v1/graph) and the
+// Grafana Node Graph API data source (/api/health, /api/graph/fields, /api/graph/data), fed by the
+// in-memory window of sidecar reports.
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Edge, TelemetryReport } from '../control-plane/proto/index.js';
+import { handleGraphRequest } from '../control-plane/src/graph/api.js';
+import { PrometheusGraph } from '../control-plane/src/graph/prometheus.js';
+import type { GraphSource } from '../control-plane/src/graph/types.js';
+import { TelemetryWindow } from '../control-plane/src/graph/window.js';
+import { freePort } from './helpers/net.js';
+
+const BOUNDS = [0.005, 0.01, 0.05, 0.1, 1];
+
+function edge(source: string, destination: string, requests: number, errors: number, bucket_counts: number[]): Edge {
+  return { source, destination, protocol: 'http', requests, errors, denied: 0, bucket_counts, duration_sum_seconds: 0 };
+}
+
+function report(edges: Edge[]): TelemetryReport {
+  return { node: null, timestamp_ms: Date.now(), period_ms: 5_000, bucket_bounds: BOUNDS, edges };
+}
+
+async function serve(source: GraphSource): Promise<{ server: Server; base: string }> {
+  const server = createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    if (!handleGraphRequest(req, res, url, source)) res.writeHead(404).end('not a graph path');
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { server, base: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
+}
+
+async function get(base: string, path: string): Promise<{ status: number; type: string; body: any }> {
+  const res = await fetch(base + path);
+  const text = await res.text();
+  return { status: res.status, type: res.headers.get('content-type') ?? '', body: res.headers.get('content-type')?.startsWith('application/json') ? JSON.parse(text) : text };
+}
+
+describe('the graph endpoints on a real server, fed with sidecar reports', () => {
+  const window = new TelemetryWindow();
+  let server: Server;
+  let base: string;
+
+  beforeAll(async () => {
+    // frontend -> orders: 60 calls, 6 errors; orders -> payments: 30 calls; an external client -> frontend: 12.
+    window.ingest(report([edge('frontend.default', 'orders.default', 60, 6, [0, 30, 30, 0, 0, 0])]));
+    window.ingest(report([edge('orders.default', 'payments.default', 30, 0, [30, 0, 0, 0, 0, 0]), edge('unknown', 'frontend.default', 12, 0, [0, 0, 0, 12, 0, 0])]));
+    ({ server, base } = await serve(window));
+  });
+
+  afterAll(async () => {
+    await new Promise((r) => server.close(r));
+  });
+
+  it('serves /api/v1/graph with every service as a node and every caller->callee pair as an edge', async () => {
+    const { status, type, body } = await get(base, '/api/v1/graph');
+    expect(status).toBe(200);
+    expect(type).toMatch(/^application\/json/);
+    expect(body.window).toBe('60s');
+    expect(Math.abs(Date.parse(body.generatedAt) - Date.now())).toBeLessThan(10_000);
+    expect(body.nodes.map((n: { id: string }) => n.id)).toEqual(['frontend.default', 'orders.default', 'payments.default', 'unknown']);
+    expect(body.edges.map((e: { id: string }) => e.id)).toEqual(['frontend.default->orders.default', 'orders.default->payments.default', 'unknown->frontend.default']);
+    const fo = body.edges[0];
+    expect(fo).toMatchObject({ source: 'frontend.default', target: 'orders.default', protocol: 'http', requests: 60, errors: 6, denied: 0, errorRate: 0.1, rps: 1 });
+    // 30 in (5, 10] ms and 30 in (10, 50] ms: the median ends the second bucket, p99 is 29.4/30 into the third.
+    expect(fo.p50).toBeCloseTo(10, 6);
+    expect(fo.p99).toBeCloseTo(10 + 40 * (29.4 / 30), 6);
+    const orders = body.nodes.find((n: { id: string }) => n.id === 'orders.default');
+    expect(orders).toMatchObject({ service: 'orders', namespace: 'default', requests: 60, errors: 6, errorRate: 0.1, rps: 1 });
+    expect(body.nodes.find((n: { id: string }) => n.id === 'unknown')).toMatchObject({ requests: 0, rps: 0 });
+  });
+
+  it('takes ?window= as a duration and answers a bad one with 400 and the reason', async () => {
+    const five = await get(base, '/api/v1/graph?window=5m');
+    expect(five.status).toBe(200);
+    expect(five.body.window).toBe('300s');
+    expect(five.body.edges[0].rps).toBeCloseTo(60 / 300, 9);
+    for (const [w, why] of [['abc', /not a duration/], ['1s', /outside 5s to 900s/], ['2h', /outside/], ['1h', /keeps 900s in memory/]] as const) {
+      const bad = await get(base, `/api/v1/graph?window=${w}`);
+      expect(bad.status, w).toBe(400);
+      expect(bad.body.error, w).toMatch(why);
+    }
+  });
+
+  it('answers the Node Graph API data source: health, fields and data', async () => {
+    expect((await get(base, '/api/health')).status).toBe(200);
+    const fields = await get(base, '/api/graph/fields');
+    expect(fields.status).toBe(200);
+    const names = (list: { field_name: string }[]): string[] => list.map((f) => f.field_name);
+    expect(names(fields.body.nodes_fields)).toEqual(expect.arrayContaining(['id', 'title', 'subTitle', 'mainStat', 'secondaryStat', 'arc__success', 'arc__errors']));
+    expect(names(fields.body.edges_fields)).toEqual(expect.arrayContaining(['id', 'source', 'target', 'mainStat', 'secondaryStat']));
+    expect(fields.body.nodes_fields.find((f: { field_name: string }) => f.field_name === 'arc__errors')).toMatchObject({ type: 'number', color: 'red' });
+    for (const f of [...fields.body.nodes_fields, ...fields.body.edges_fields]) expect(['string', 'number']).toContain(f.type);
+
+    const data = await get(base, '/api/graph/data');
+    expect(data.status).toBe(200);
+    expect(data.body.nodes).toHaveLength(4);
+    expect(data.body.edges).toHaveLength(3);
+    const orders = data.body.nodes.find((n: { id: string }) => n.id === 'orders.default');
+    expect(orders).toMatchObject({ title: 'orders', subTitle: 'default', mainStat: '1.00 req/s' });
+    expect(orders.arc__success + orders.arc__errors).toBeCloseTo(1, 9);
+    expect(orders.arc__errors).toBeCloseTo(0.1, 9);
+    expect(data.body.edges.find((e: { id: string }) => e.id === 'frontend.default->orders.default')).toMatchObject({ source: 'frontend.default', target: 'orders.default', mainStat: '1.00 req/s', secondaryStat: '10.0% errors' });
+    // The data source appends its Query String, e.g. window=5m.
+    const fiveMin = await get(base, '/api/graph/data?window=5m');
+    expect(fiveMin.body.edges.find((e: { id: string }) => e.id === 'frontend.default->orders.default').mainStat).toBe('0.20 req/s');
+  });
+
+  it('leaves other paths to the caller and refuses methods other than GET', async () => {
+    expect(await get(base, '/api/v1/sidecars')).toMatchObject({ status: 404, body: 'not a graph path' });
+    const post = await fetch(`${base}/api/v1/graph`, { method: 'POST' });
+    expect(post.status).toBe(405);
+    expect(post.headers.get('allow')).toBe('GET, HEAD');
+  });
+
+  it('answers 502 naming the cause when the graph source fails (Prometheus down)', async () => {
+    const deadPort = await freePort();
+    const dead = await serve(new PrometheusGraph(`http://127.0.0.1:${deadPort}`));
+    try {
+      const r = await get(dead.base, '/api/v1/graph');
+      expect(r.status).toBe(502);
+      expect(r.body.error).toMatch(new RegExp(`Prometheus at http://127\\.0\\.0\\.1:${deadPort} is unreachable: .*ECONNREFUSED`));
+    } finally {
+      await new Promise((r) => dead.server.close(r));
+    }
+  });
+});
