@@ -576,9 +576,9 @@ describe('startup', () => {
     expect(r.code).toBe(2);
   });
 
-  it('exits 2 without --config', async () => {
+  it('exits 2 without --config or --control-plane', async () => {
     const r = await cli(['proxy']);
-    expect(r.stderr).toBe('meshlight proxy: --config FILE|DIR is required\n');
+    expect(r.stderr).toBe('meshlight proxy: --config FILE|DIR or --control-plane HOST:PORT is required\n');
     expect(r.code).toBe(2);
   });
 

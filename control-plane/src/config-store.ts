@@ -1,10 +1,9 @@
 // The control plane's config: the --config directory, watched. A valid change becomes the new views; an
 // invalid one is logged as FILE:LINE:COL and kept in `rejected`, while the last good views keep serving.
-import type { FSWatcher } from 'node:fs';
 import { ConfigRejectedError, formatIssue, parseConfig, readSources } from '../../src/config/load.js';
 import type { ConfigIssue } from '../../src/config/types.js';
 import type { Logger } from '../../src/diagnostics.js';
-import { watchConfig } from '../../src/proxy/config-watch.js';
+import { watchConfig, type ConfigWatcher } from '../../src/proxy/config-watch.js';
 import { ConfigViews } from './views.js';
 import { PUSH_NAMESPACE } from '../proto/index.js';
 
@@ -13,7 +12,7 @@ export class ConfigStore {
   /** Problems of the newest config on disk, when it was rejected. */
   rejected: readonly ConfigIssue[] = [];
   loadedAt = new Date();
-  private watcher: FSWatcher | undefined;
+  private watcher: ConfigWatcher | undefined;
   private reloading = Promise.resolve();
 
   constructor(private readonly path: string, private readonly log: Logger, private readonly onChange: (views: ConfigViews) => void) {}

@@ -1,11 +1,10 @@
 // One sidecar: loads config, opens the listeners, swaps in new config as it changes, and drains on stop.
-import type { FSWatcher } from 'node:fs';
 import type { Server } from 'node:http';
 import type { Server as NetServer } from 'node:net';
 import { ConfigRejectedError, formatIssue, loadConfig } from '../config/load.js';
 import type { ConfigIssue, Snapshot } from '../config/types.js';
 import type { Logger } from '../diagnostics.js';
-import { watchConfig } from './config-watch.js';
+import { watchConfig, type ConfigWatcher } from './config-watch.js';
 import type { TrafficState } from './exchange.js';
 import { createAdminServer } from './listeners/admin.js';
 import { createProxyServer, type ProxyServer, type ServerLimits } from './listeners/http-server.js';
@@ -52,7 +51,7 @@ export class Sidecar implements TrafficState {
   private readonly dataServers: ProxyServer[] = [];
   private adminServer: Server | undefined;
   private statsServer: Server | undefined;
-  private watcher: FSWatcher | undefined;
+  private watcher: ConfigWatcher | undefined;
   private reloading = Promise.resolve();
   private downstreamConnections = 0;
   readonly telemetry: Telemetry;
