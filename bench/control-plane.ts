@@ -285,6 +285,7 @@ export async function runControlPlaneBench(argv: string[]): Promise<number> {
     process.stderr.write(`bench: control plane up (pid ${cpPid}, ${mesh.meshServices} MeshServices, ${mesh.httpRoutes} HTTPRoutes); connecting ${n} sidecars\n`);
 
     const connectStart = performance.now();
+    const connectCpuAt = process.cpuUsage();
     for (let i = 0; i < n; i++) {
       const sim = new SimSidecar(`127.0.0.1:${grpcPort}`, i, services, subscription(i, services));
       sims.push(sim);
@@ -292,6 +293,7 @@ export async function runControlPlaneBench(argv: string[]): Promise<number> {
     }
     await until(`the first config on all ${n} streams`, () => (sims.every((s) => s.firstAt > 0) ? true : failed(sims)));
     const connectMs = Math.max(...sims.map((s) => s.firstAt)) - connectStart;
+    const connectCpu = process.cpuUsage(connectCpuAt);
     await allSynced(base, sims, (s) => s.version);
     await new Promise((r) => setTimeout(r, 1000));
     const idleConnected = usage(cpPid);
@@ -320,7 +322,7 @@ export async function runControlPlaneBench(argv: string[]): Promise<number> {
       machine: { cores: cpus().length, pinned: have('taskset') ? `control plane on core ${PROXY_CORE}, sidecars on core ${LOAD_CORE}` : 'not pinned (no taskset)' },
       sidecars: n,
       mesh: { ...mesh, resource_names_per_sidecar: 3 },
-      connect: { total_ms: round(connectMs, 1), ...percentiles(sims.map((s) => s.firstAt - s.openedAt)) },
+      connect: { total_ms: round(connectMs, 1), ...percentiles(sims.map((s) => s.firstAt - s.openedAt)), sidecars_cpu_ms: Math.round((connectCpu.user + connectCpu.system) / 1000) },
       push: { ...push, first_ms: round(firstChange, 1), spread_ms: round(push.max_ms - firstChange, 1), updated: sims.filter((s) => s.changedAt > 0).length,
         // The simulated sidecars share one core: when this is close to max_ms, the tail is theirs.
         sidecars_cpu_ms: Math.round((benchCpu.user + benchCpu.system) / 1000) },
