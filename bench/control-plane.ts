@@ -3,8 +3,8 @@
 // as src/mesh-client/client.ts does. Measures connect time, the convergence of one route change that
 // reaches all N, and the control plane's memory and CPU. Prints a table and writes
 // bench/results/control-plane.json. See bench/README.md, "Control plane at scale".
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -14,13 +14,13 @@ import { meshControl, type ConfigRequest, type ConfigResponse, type MeshControlC
 import { quantile } from '../control-plane/src/graph/histogram.js';
 import { helpText, parseFlags, positiveIntFlag, UsageError } from '../src/cli/args.js';
 import { cpuMs, rssMb } from './proc.js';
-import { freePort, have, LOAD_CORE, PROXY_CORE } from './targets.js';
+import { freePort, have, LOAD_CORE, PROXY_CORE, start, stop } from './targets.js';
 
 const FLAGS = {
   sidecars: { type: 'string', help: 'simulated sidecars (default 2000; --quick 500; --smoke 20)' },
   quick: { type: 'boolean', help: '500 sidecars' },
   smoke: { type: 'boolean', help: 'CI: 20 sidecars; checks the bench works, measures nothing' },
-  services: { type: 'string', help: 'MeshServices in the generated mesh, each with an HTTPRoute', default: '50' },
+  services: { type: 'string', help: 'services in the generated mesh, each with an HTTPRoute (the first 10 also with v1/v2 subsets)', default: '50' },
   'cpu-prof': { type: 'string', help: 'run the control plane with node --cpu-prof, profiles into this directory' },
   out: { type: 'string', help: 'where the JSON goes', default: 'bench/results/control-plane.json' },
 } as const;
@@ -42,14 +42,19 @@ function meshService(name: string, firstPort: number, version: string): string {
   return `apiVersion: meshlight.dev/v1alpha1\nkind: MeshService\nmetadata: {name: ${name}}\nspec:\n  endpoints:\n${endpoints.join('\n')}\n`;
 }
 
-function canaryRoute(name: string, v1: number, v2: number): string {
+/** An HTTPRoute for the service `name`, its `rules` as YAML lines indented under `rules:`. */
+function route(name: string, rules: string): string {
   return `apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
 metadata: {name: ${name}}
 spec:
   parentRefs: [{kind: Service, name: ${name}, port: 80}]
   rules:
-    - name: beta
+${rules}`;
+}
+
+function canaryRoute(name: string, v1: number, v2: number): string {
+  return route(name, `    - name: beta
       matches: [{headers: [{name: x-beta, value: "true"}]}]
       backendRefs: [{name: ${name}-v2, port: 80}]
     - name: canary
@@ -57,23 +62,17 @@ spec:
         - {name: ${name}-v1, port: 80, weight: ${v1}}
         - {name: ${name}-v2, port: 80, weight: ${v2}}
       timeouts: {request: 2s}
-`;
+`);
 }
 
 function plainRoute(name: string): string {
-  return `apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: {name: ${name}}
-spec:
-  parentRefs: [{kind: Service, name: ${name}, port: 80}]
-  rules:
-    - name: api
+  return route(name, `    - name: api
       matches: [{path: {type: PathPrefix, value: /api}}]
       backendRefs: [{name: ${name}, port: 80}]
       timeouts: {request: 3s, backendRequest: 1s}
     - name: rest
       backendRefs: [{name: ${name}, port: 80}]
-`;
+`);
 }
 
 /** `services` MeshServices with an HTTPRoute each; the first CANARIES have v1/v2 subsets split 90/10. */
@@ -235,20 +234,8 @@ function startControlPlane(dir: string, grpcPort: number, httpPort: number, prof
   const nodeArgs = profileDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', profileDir];
   const args = [...nodeArgs, MAIN, 'control-plane', '--config', join(dir, 'config'), '--grpc-port', String(grpcPort),
     '--http-port', String(httpPort), '--bind-address', '127.0.0.1', '--report-interval', '60s'];
-  const log = openSync(join(dir, 'control-plane.log'), 'a');
-  const [cmd, argv] = have('taskset') ? ['taskset', ['-c', PROXY_CORE, process.execPath, ...args]] : [process.execPath, args];
-  const child = spawn(cmd, argv, { stdio: ['ignore', log, log] });
-  closeSync(log);
-  return child;
-}
-
-async function stopProcess(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-  await exited;
-  clearTimeout(timer);
+  const log = join(dir, 'control-plane.log');
+  return have('taskset') ? start('control-plane', 'taskset', ['-c', PROXY_CORE, process.execPath, ...args], log) : start('control-plane', process.execPath, args, log);
 }
 
 // ---- the run ---------------------------------------------------------------------------------------
@@ -343,7 +330,7 @@ export async function runControlPlaneBench(argv: string[]): Promise<number> {
     return 0;
   } finally {
     for (const s of sims) s.close();
-    await stopProcess(cp);
+    await stop(cp);
     if (process.env['BENCH_KEEP'] === undefined) rmSync(dir, { recursive: true, force: true });
     else process.stderr.write(`bench: kept ${dir}\n`);
   }
