@@ -204,7 +204,11 @@ async function main(argv: string[]): Promise<number> {
 
 // Run from the repository root whatever the cwd (the default --out is relative to it).
 process.chdir(fileURLToPath(new URL('../..', import.meta.url)));
-main(process.argv.slice(2)).then(
+// `npm run bench -- control-plane [flags]`: the control plane at scale, bench/control-plane.ts.
+const bench = process.argv[2] === 'control-plane'
+  ? import('./control-plane.js').then((m) => m.runControlPlaneBench(process.argv.slice(3)))
+  : main(process.argv.slice(2));
+bench.then(
   (code) => {
     process.exitCode = code;
   },

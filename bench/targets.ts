@@ -36,7 +36,7 @@ export async function freePort(): Promise<number> {
 
 const children = new Set<ChildProcess>();
 
-function start(name: string, cmd: string, args: string[], logFile: string): ChildProcess {
+export function start(name: string, cmd: string, args: string[], logFile: string): ChildProcess {
   const fd = openSync(logFile, 'a');
   const child = spawn(cmd, args, { stdio: ['ignore', fd, fd] });
   closeSync(fd);
@@ -46,7 +46,7 @@ function start(name: string, cmd: string, args: string[], logFile: string): Chil
   return child;
 }
 
-async function stop(child: ChildProcess): Promise<void> {
+export async function stop(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   child.kill('SIGTERM');

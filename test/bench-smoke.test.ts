@@ -25,4 +25,19 @@ describe('npm run bench (smoke: the bench works, never a timing)', () => {
       }
     }
   }, 90_000);
+
+  it('control-plane: connects simulated sidecars to a real control plane, pushes a route change, and all of them ACK it', async () => {
+    const out = join(await mkdtemp(join(tmpdir(), 'meshlight-bench-')), 'control-plane.json');
+    const run = runCli(['control-plane', '--smoke', '--out', out], {}, BENCH);
+    const code = await run.exited;
+    expect(run.output.stderr).toContain(`bench: wrote ${out}`);
+    expect(code).toBe(0);
+    const json = JSON.parse(await readFile(out, 'utf8')) as { mode: string; sidecars: number; listed: number; synced: number; push: { updated: number }; control_plane_view: { acks: number } };
+    expect(json.mode).toBe('smoke');
+    expect(json.sidecars).toBe(20);
+    expect(json.listed).toBe(20);
+    expect(json.synced).toBe(20);
+    expect(json.push.updated).toBe(20);
+    expect(json.control_plane_view.acks).toBeGreaterThanOrEqual(20);
+  }, 90_000);
 });

@@ -40,7 +40,7 @@ export class ConfigStore {
     const read = await readSources([this.path]);
     if (!read.ok) return read;
     const parsed = parseConfig(read.sources, { defaultNamespace: PUSH_NAMESPACE });
-    return parsed.ok ? { ok: true, views: new ConfigViews(parsed.snapshot, read.sources) } : parsed;
+    return parsed.ok ? { ok: true, views: new ConfigViews(parsed.snapshot, read.sources, this.current) } : parsed;
   }
 
   private async reload(): Promise<void> {

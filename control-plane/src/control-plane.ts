@@ -8,6 +8,7 @@ import { ConfigStore } from './config-store.js';
 import { createApiServer, type GraphHandler } from './http-api.js';
 import { ControlPlaneMetrics } from './metrics.js';
 import { SidecarStream, type SidecarStatus } from './push.js';
+import { withSharedResourceEncoding } from './response-encoding.js';
 
 export interface ControlPlaneOptions {
   readonly configPath: string;
@@ -42,7 +43,7 @@ export class ControlPlane {
   async start(): Promise<void> {
     const { opts } = this;
     await this.store.start();
-    this.grpcServer.addService(meshControl().service, {
+    this.grpcServer.addService(withSharedResourceEncoding(meshControl().service), {
       StreamConfig: (call: grpc.ServerDuplexStream<ConfigRequest, ConfigResponse>) => this.openStream(call),
       Report: (call: grpc.ServerUnaryCall<TelemetryReport, object>, cb: grpc.sendUnaryData<object>) => {
         this.onReport(call.request);

@@ -20,23 +20,21 @@ export interface View {
 
 export class ConfigViews {
   private readonly docs: Document[] = [];
+  /** Each file's text and its documents, for the next config to reuse when the file did not change. */
+  private readonly files = new Map<string, { readonly text: string; readonly docs: readonly Document[] }>();
   private readonly cache = new Map<string, View>();
 
-  /** `sources` are the texts `snapshot` was parsed from, so every document in them is valid. */
-  constructor(readonly snapshot: Snapshot, sources: readonly ConfigSource[]) {
+  /**
+   * `sources` are the texts `snapshot` was parsed from, so every document in them is valid. The files
+   * that `previous` had with the same text are not parsed again: one edited route file among many costs
+   * one file's parse, not the whole directory's, before the push starts.
+   */
+  constructor(readonly snapshot: Snapshot, sources: readonly ConfigSource[], previous?: ConfigViews) {
     for (const source of sources) {
-      const lines = new LineCounter();
-      for (const doc of parseAllDocuments(source.text, { lineCounter: lines })) {
-        if (doc.contents === null) continue;
-        const js = doc.toJS() as { kind: string; metadata: { name: string; namespace?: string } };
-        const [start, , end] = doc.range;
-        this.docs.push({
-          id: `${js.kind} ${js.metadata.namespace ?? PUSH_NAMESPACE}/${js.metadata.name}`,
-          file: source.file,
-          line: lines.linePos(start).line,
-          yaml: source.text.slice(start, end),
-        });
-      }
+      const known = previous?.files.get(source.file);
+      const docs = known !== undefined && known.text === source.text ? known.docs : splitDocuments(source);
+      this.files.set(source.file, { text: source.text, docs });
+      this.docs.push(...docs);
     }
   }
 
@@ -77,4 +75,21 @@ export class ConfigViews {
     for (const r of resources) h.update(r.file).update('\0').update(r.yaml).update('\0');
     return { version: h.digest('hex').slice(0, 12), resources };
   }
+}
+
+function splitDocuments(source: ConfigSource): Document[] {
+  const out: Document[] = [];
+  const lines = new LineCounter();
+  for (const doc of parseAllDocuments(source.text, { lineCounter: lines })) {
+    if (doc.contents === null) continue;
+    const js = doc.toJS() as { kind: string; metadata: { name: string; namespace?: string } };
+    const [start, , end] = doc.range;
+    out.push({
+      id: `${js.kind} ${js.metadata.namespace ?? PUSH_NAMESPACE}/${js.metadata.name}`,
+      file: source.file,
+      line: lines.linePos(start).line,
+      yaml: source.text.slice(start, end),
+    });
+  }
+  return out;
 }

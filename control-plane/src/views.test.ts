@@ -1,0 +1,36 @@
+import { describe, expect, it } from 'vitest';
+import { parseConfig, type ConfigSource } from '../../src/config/load.js';
+import { PUSH_NAMESPACE } from '../proto/index.js';
+import { ConfigViews } from './views.js';
+
+const services: ConfigSource = {
+  file: 'services.yaml',
+  text: ['orders', 'orders-v1', 'orders-v2'].map((n) => `apiVersion: meshlight.dev/v1alpha1\nkind: MeshService\nmetadata: {name: ${n}}\nspec:\n  endpoints: [{address: 127.0.0.1:9000}]\n`).join('---\n'),
+};
+
+function route(v1: number, v2: number): ConfigSource {
+  return {
+    file: 'route.yaml',
+    text: `apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {name: orders}\nspec:\n  parentRefs: [{kind: Service, name: orders, port: 80}]\n  rules:\n    - backendRefs:\n        - {name: orders-v1, port: 80, weight: ${v1}}\n        - {name: orders-v2, port: 80, weight: ${v2}}\n`,
+  };
+}
+
+function views(sources: ConfigSource[], previous?: ConfigViews): ConfigViews {
+  const parsed = parseConfig(sources, { defaultNamespace: PUSH_NAMESPACE });
+  if (!parsed.ok) throw new Error(parsed.errors.map((e) => e.message).join('\n'));
+  return new ConfigViews(parsed.snapshot, sources, previous);
+}
+
+describe('per-sidecar views across a config change', () => {
+  it('carry the edited file\'s new text and a new version, and the unchanged files as they were', () => {
+    const before = views([services, route(90, 10)]);
+    const after = views([services, route(50, 50)], before);
+    const old = before.viewFor(undefined, ['orders.default']);
+    const now = after.viewFor(undefined, ['orders.default']);
+    expect(now.version).not.toBe(old.version);
+    expect(now.resources.find((r) => r.file === 'route.yaml')?.yaml).toContain('weight: 50');
+    expect(now.resources.filter((r) => r.file === 'services.yaml')).toEqual(old.resources.filter((r) => r.file === 'services.yaml'));
+    // Built from scratch, the same config gives the same view.
+    expect(views([services, route(50, 50)]).viewFor(undefined, ['orders.default'])).toEqual(now);
+  });
+});
