@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PrometheusGraph } from '../control-plane/src/graph/prometheus.js';
 import type { Graph } from '../control-plane/src/graph/types.js';
 import { call, freePort, startUpstream, type Upstream } from './helpers/net.js';
-import { eventually, meshService, startProxy, type ProxyProcess } from './helpers/processes.js';
+import { eventually, meshService, startControlPlane, startProxy, type ProxyProcess } from './helpers/processes.js';
 import { PROMETHEUS_BIN, PROMETHEUS_INSTALL_HINT, startPrometheus, type PrometheusProcess } from './helpers/prometheus.js';
 
 const FRONTEND_CALLS = 40;
@@ -134,6 +134,24 @@ describe('the call graph from a real Prometheus scraping three sidecars', () => 
   it('names the URL and the HTTP status when the address answers but is not the Prometheus API', async () => {
     const wrong = `${prom!.url}/not-the-api`;
     await expect(new PrometheusGraph(wrong).graph(WINDOW_MS)).rejects.toThrow(new RegExp(`^Prometheus at ${wrong.replace(/[.]/g, '\\.')} failed the query .*: HTTP 404`));
+  });
+
+  it('is what `meshlight control-plane --prometheus-url` serves, and a dead Prometheus there is a 502 naming it', async () => {
+    const cp = await startControlPlane({ files: { 'mesh.yaml': meshService('frontend', [1]) }, args: ['--prometheus-url', prom!.url] });
+    const dead = await startControlPlane({ files: { 'mesh.yaml': meshService('frontend', [1]) }, args: ['--prometheus-url', `http://127.0.0.1:${await freePort()}`] });
+    try {
+      const res = await fetch(`http://127.0.0.1:${cp.http}/api/v1/graph?window=60s`);
+      expect(res.status).toBe(200);
+      const served = (await res.json()) as Graph;
+      expect(served.edges.map((e) => e.id)).toEqual(graph.edges.map((e) => e.id));
+      expect(served.edges.find((e) => e.id === 'frontend.default->orders.default')!.errorRate).toBeCloseTo(FRONTEND_FAILS / FRONTEND_CALLS, 1);
+      const failed = await fetch(`http://127.0.0.1:${dead.http}/api/v1/graph`);
+      expect(failed.status).toBe(502);
+      expect(((await failed.json()) as { error: string }).error).toMatch(/Prometheus at http:\/\/127\.0\.0\.1:\d+ is unreachable/);
+    } finally {
+      await cp.stop();
+      await dead.stop();
+    }
   });
 
   it('passes on the PromQL error Prometheus answers with', async () => {
