@@ -1,11 +1,11 @@
 // `meshlight control-plane`: flags -> ControlPlane; signals -> stop.
-import { ConfigRejectedError, formatIssue } from '../config/load.js';
 import { createLogger, LOG_LEVELS, type LogLevel } from '../diagnostics.js';
 import { ControlPlane } from '../../control-plane/src/control-plane.js';
 import { handleGraphRequest } from '../../control-plane/src/graph/api.js';
 import { PrometheusGraph } from '../../control-plane/src/graph/prometheus.js';
 import type { GraphSource } from '../../control-plane/src/graph/types.js';
 import { TelemetryWindow } from '../../control-plane/src/graph/window.js';
+import { startOrExplain, untilStopSignal } from './serve.js';
 import { durationFlag, helpText, parseFlags, portFlag, stringFlag, UsageError, type FlagSpecs } from './args.js';
 
 const FLAGS: FlagSpecs = {
@@ -45,23 +45,9 @@ export async function run(argv: string[]): Promise<number> {
     ingest: window === undefined ? () => undefined : (report) => window.ingest(report),
     graph: (req, res, url) => handleGraphRequest(req, res, url, source),
   });
-  try {
-    await cp.start();
-  } catch (err) {
-    if (err instanceof ConfigRejectedError) {
-      for (const issue of err.issues) process.stderr.write(`${formatIssue(issue)}\n`);
-      log.error(`config rejected (${err.issues.length} problems); not starting`);
-    } else {
-      log.error((err as Error).message);
-    }
-    await cp.stop();
-    return 1;
-  }
+  if (!(await startOrExplain(cp, log))) return 1;
   log.info(`graph from ${prometheusUrl === undefined ? "the sidecars' reports" : `Prometheus at ${prometheusUrl}`}`);
-  const signal = await new Promise<NodeJS.Signals>((res) => {
-    process.once('SIGTERM', res);
-    process.once('SIGINT', res);
-  });
+  const signal = await untilStopSignal();
   log.info(`${signal}: stopping`);
   await cp.stop();
   return 0;

@@ -1,7 +1,7 @@
 // `meshlight proxy`: flags -> SidecarOptions; signals -> graceful drain.
 import { createLogger, LOG_LEVELS, type LogLevel } from '../diagnostics.js';
 import { Sidecar } from '../proxy/sidecar.js';
-import { ConfigRejectedError, formatIssue } from '../config/load.js';
+import { startOrExplain, untilStopSignal } from './serve.js';
 import { durationFlag, helpText, parseFlags, portFlag, positiveIntFlag, stringFlag, UsageError, type FlagSpecs } from './args.js';
 
 const FLAGS: FlagSpecs = {
@@ -60,23 +60,9 @@ export async function run(argv: string[]): Promise<number> {
     accessLogPath: stringFlag(parsed, 'access-log'),
     otlpEndpoint: otlpFlag(stringFlag(parsed, 'otlp-endpoint')),
   });
-  try {
-    await sidecar.start();
-  } catch (err) {
-    if (err instanceof ConfigRejectedError) {
-      for (const issue of err.issues) process.stderr.write(`${formatIssue(issue)}\n`);
-      log.error(`config rejected (${err.issues.length} problems); not starting`);
-    } else {
-      log.error((err as Error).message);
-    }
-    await sidecar.stop();
-    return 1;
-  }
+  if (!(await startOrExplain(sidecar, log))) return 1;
   process.on('SIGUSR1', () => sidecar.reopenAccessLog());
-  const signal = await new Promise<NodeJS.Signals>((res) => {
-    process.once('SIGTERM', res);
-    process.once('SIGINT', res);
-  });
+  const signal = await untilStopSignal();
   log.info(`${signal}: draining`);
   await sidecar.stop();
   // Drained. An upstream connect still pending (a host that drops SYNs) must not hold the exit until its timeout.
