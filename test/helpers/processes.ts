@@ -74,6 +74,8 @@ export interface ProxyOptions {
   readonly args?: readonly string[];
   /** A config file or directory laid out by the test, used instead of the one `files` are written to. */
   readonly config?: string;
+  /** Extra environment variables for the proxy process. */
+  readonly env?: NodeJS.ProcessEnv;
 }
 
 /** Starts `meshlight proxy` on free loopback ports and waits until /healthz/ready answers 200. */
@@ -87,7 +89,7 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyProcess> {
     ...(opts.appPort !== undefined ? ['--app-port', String(opts.appPort)] : []),
     ...(opts.args ?? []),
   ];
-  const r = runCli(args);
+  const r = runCli(args, opts.env);
   await waitReady(admin, r);
   return { ...r, configDir: dir, outbound, inbound, admin };
 }
