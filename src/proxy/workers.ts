@@ -14,10 +14,11 @@ import { listen } from './sidecar.js';
 /**
  * How connections reach the workers. SCHED_NONE: every worker accepts on the shared socket and the kernel
  * picks the one that wakes. SCHED_RR (Node's default on Linux): the primary accepts every connection and
- * passes it to the workers in turn. Measured with the bench (bench/README.md, meshlight-c2), NONE
- * served more requests per second and kept the primary off the data path: a sidecar's clients hold
- * keep-alive connections, so accepts are rare and the kernel's imbalance RR guards against barely shows,
- * while RR makes the primary a hop for every new connection. NODE_CLUSTER_SCHED_POLICY=rr|none overrides.
+ * passes it to the workers in turn. On the bench (meshlight-c2, bench/README.md) NONE was ahead at 128
+ * connections in 4 runs of 4 (18-29k rps against 8-16k) and even within the noise at 16 and 64, and it
+ * keeps the primary off the data path. RR's strength is an even spread, but NONE spread 8 keep-alive
+ * connections 4/4, 5/3, 2/6, 4/4 over two workers (RR: 4/4, 5/3). Should one worker get most of the
+ * connections on a host, NODE_CLUSTER_SCHED_POLICY=rr selects RR.
  */
 const SCHEDULING = cluster.SCHED_NONE;
 
