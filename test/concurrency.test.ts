@@ -157,7 +157,7 @@ describe('--concurrency 2: SIGTERM', () => {
     expect(await p.exited).toBe(0);
     for (const pid of pids) expect(() => process.kill(pid, 0)).toThrow();
     expect(p.output.stderr).toContain('SIGTERM: draining 2 workers');
-    expect(p.output.stderr.match(/worker \d: stopped/g)).toHaveLength(2);
+    expect(p.output.stderr.match(/worker \d: stopped/g), p.output.stderr).toHaveLength(2);
   });
 });
 

@@ -76,7 +76,6 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
   let draining = false;
   let started = false;
   let failures = 0;
-  let restartTimer: NodeJS.Timeout | undefined;
   let failStart: ((why: string) => void) | undefined;
   let allUp: (() => void) | undefined;
 
@@ -126,6 +125,7 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
   };
 
   const fork = (): void => {
+    if (draining) return; // a restart that was due when SIGTERM came
     const worker = cluster.fork();
     worker.on('message', (m: FromWorker) => {
       if (m.ml === 'answer') pending.get(m.id)?.done(m.answer);
@@ -147,14 +147,13 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
       }
       const delay = everUp.has(worker) ? 0 : Math.min(MAX_RESTART_DELAY_MS, 250 * 2 ** ++failures);
       log.warn(`worker ${worker.id} (pid ${worker.process.pid}) exited with ${how}; restarting it${delay > 0 ? ` in ${delay} ms` : ''}`);
-      restartTimer = setTimeout(fork, delay);
+      setTimeout(fork, delay).unref(); // the admin server keeps the primary alive meanwhile
     });
   };
 
   const servers: Server[] = [];
   const stopWorkers = async (): Promise<void> => {
     draining = true;
-    clearTimeout(restartTimer);
     const workers = Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined && !w.isDead());
     const exited = Promise.all(workers.map((w) => new Promise((res) => w.once('exit', res))));
     for (const w of workers) w.process.kill('SIGTERM');
