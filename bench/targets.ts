@@ -1,5 +1,6 @@
 // What the bench measures, each started and stopped by the bench on loopback: the upstream, the OTLP sink,
-// and the targets (direct, meshlight, meshlight-2hop, nginx, http-proxy, haproxy).
+// and the targets (direct, meshlight, meshlight-c2, meshlight-2hop, nginx, http-proxy, haproxy, and the
+// telemetry variants meshlight-metrics-only and meshlight-traced-all).
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync, openSync, closeSync } from 'node:fs';
 import http from 'node:http';
@@ -10,6 +11,8 @@ import { withDescendants } from './proc.js';
 
 export const PROXY_CORE = '0';
 export const LOAD_CORE = '1';
+/** A 2-worker sidecar runs on both cores, sharing core 1 with the load generator and the upstream. */
+export const BOTH_CORES = '0,1';
 
 const MAIN = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const HERE = fileURLToPath(new URL('.', import.meta.url));
@@ -160,8 +163,16 @@ export async function startSink(): Promise<{ port: number; received(): number; c
   };
 }
 
-/** Config as in production: MeshService `bench` -> endpoint, Telemetry 1% sampling, access log on. */
-function meshConfig(dir: string, endpointPort: number): void {
+/** What a sidecar's Telemetry says: production's default is 1% sampling with the access log on. */
+interface TelemetrySetting {
+  readonly samplingPercentage: number;
+  readonly accessLog: boolean;
+}
+
+const PRODUCTION: TelemetrySetting = { samplingPercentage: 1, accessLog: true };
+
+/** Config: MeshService `bench` -> endpoint, and the Telemetry (production's unless told). */
+function meshConfig(dir: string, endpointPort: number, telemetry: TelemetrySetting): void {
   mkdirSync(dir, { recursive: true });
   writeFileSync(
     join(dir, 'mesh.yaml'),
@@ -173,20 +184,26 @@ spec: {endpoints: [{address: "127.0.0.1:${endpointPort}"}]}
 apiVersion: meshlight.dev/v1alpha1
 kind: Telemetry
 metadata: {name: bench}
-spec: {tracing: {samplingPercentage: 1}, accessLog: {enabled: true}}
+spec: {tracing: {samplingPercentage: ${telemetry.samplingPercentage}}, accessLog: {enabled: ${telemetry.accessLog}}}
 `,
   );
 }
 
-async function sidecar(env: Env, name: string, endpointPort: number, extra: string[]): Promise<{ child: ChildProcess; outbound: number; inbound: number }> {
+interface SidecarSetup {
+  readonly extra: string[];
+  readonly cores?: string;
+  readonly telemetry?: TelemetrySetting;
+}
+
+async function sidecar(env: Env, name: string, endpointPort: number, setup: SidecarSetup): Promise<{ child: ChildProcess; outbound: number; inbound: number }> {
   const wd = join(env.dir, name);
-  meshConfig(join(wd, 'config'), endpointPort);
+  meshConfig(join(wd, 'config'), endpointPort, setup.telemetry ?? PRODUCTION);
   const [outbound, inbound, admin] = [await freePort(), await freePort(), await freePort()];
   const child = start(
     name,
     'taskset',
     [
-      '-c', PROXY_CORE, process.execPath, MAIN, 'proxy',
+      '-c', setup.cores ?? PROXY_CORE, process.execPath, MAIN, 'proxy',
       '--config', join(wd, 'config'),
       '--outbound-port', String(outbound),
       '--inbound-port', String(inbound),
@@ -195,7 +212,7 @@ async function sidecar(env: Env, name: string, endpointPort: number, extra: stri
       '--access-log', join(wd, 'access.log'),
       '--otlp-endpoint', `http://127.0.0.1:${env.sinkPort}/v1/traces`,
       '--log-level', 'warn',
-      ...extra,
+      ...setup.extra,
     ],
     join(wd, 'stderr.log'),
   );
@@ -207,7 +224,16 @@ export interface TargetDef {
   name: string;
   /** Why the row is skipped, or undefined when it runs. */
   skip?: string;
+  /** Run only when named in --targets (and in --smoke, which starts every target). */
+  optional?: boolean;
   start(env: Env): Promise<Running>;
+}
+
+/** One sidecar's outbound listener as the target. */
+async function oneSidecar(env: Env, name: string, setup: SidecarSetup): Promise<Running> {
+  const s = await sidecar(env, name, env.upstreamPort, { ...setup, extra: ['--service', 'bench-client', ...setup.extra] });
+  await ready(`http://127.0.0.1:${s.outbound}/`, s.child, { host: 'bench' });
+  return { port: s.outbound, pids: [s.child.pid!], stop: () => stop(s.child) };
 }
 
 export function targets(nginxInstalled: boolean): TargetDef[] {
@@ -217,20 +243,15 @@ export function targets(nginxInstalled: boolean): TargetDef[] {
       name: 'direct',
       start: async (env) => ({ port: env.upstreamPort, pids: [], stop: async () => {} }),
     },
-    {
-      name: 'meshlight',
-      start: async (env) => {
-        const s = await sidecar(env, 'meshlight', env.upstreamPort, ['--service', 'bench-client']);
-        await ready(`http://127.0.0.1:${s.outbound}/`, s.child, { host: 'bench' });
-        return { port: s.outbound, pids: [s.child.pid!], stop: () => stop(s.child) };
-      },
-    },
+    { name: 'meshlight', start: (env) => oneSidecar(env, 'meshlight', { extra: [] }) },
+    // --concurrency 2 on both cores (its CPU and RSS: the primary and both workers).
+    { name: 'meshlight-c2', start: (env) => oneSidecar(env, 'meshlight-c2', { extra: ['--concurrency', '2'], cores: BOTH_CORES }) },
     {
       name: 'meshlight-2hop',
       start: async (env) => {
         // The callee's sidecar: inbound -> the upstream as its app. Then the caller's: outbound -> that inbound.
-        const callee = await sidecar(env, 'callee', env.upstreamPort, ['--service', 'bench', '--app-port', String(env.upstreamPort)]);
-        const caller = await sidecar(env, 'caller', callee.inbound, ['--service', 'bench-client']);
+        const callee = await sidecar(env, 'callee', env.upstreamPort, { extra: ['--service', 'bench', '--app-port', String(env.upstreamPort)] });
+        const caller = await sidecar(env, 'caller', callee.inbound, { extra: ['--service', 'bench-client'] });
         await ready(`http://127.0.0.1:${caller.outbound}/`, caller.child, { host: 'bench' });
         return {
           port: caller.outbound,
@@ -313,6 +334,17 @@ backend b
         await ready(`http://127.0.0.1:${port}/`, child);
         return { port, pids: withDescendants([child.pid!]), stop: () => stop(child) };
       },
+    },
+    // Telemetry's cost beside `meshlight` (1% sampled, access log on): only the RED metrics, or every request traced.
+    {
+      name: 'meshlight-metrics-only',
+      optional: true,
+      start: (env) => oneSidecar(env, 'meshlight-metrics-only', { extra: [], telemetry: { samplingPercentage: 0, accessLog: false } }),
+    },
+    {
+      name: 'meshlight-traced-all',
+      optional: true,
+      start: (env) => oneSidecar(env, 'meshlight-traced-all', { extra: [], telemetry: { samplingPercentage: 100, accessLog: true } }),
     },
   ];
 }

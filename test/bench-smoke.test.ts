@@ -19,7 +19,7 @@ describe('npm run bench (smoke: the bench works, never a timing)', () => {
     expect(json.mode).toBe('smoke');
     expect(json.scenarios.map((s) => s.name)).toEqual(['max-throughput', 'fixed-rate']);
     for (const s of json.scenarios) {
-      for (const name of ['direct', 'meshlight', 'meshlight-2hop', 'http-proxy']) {
+      for (const name of ['direct', 'meshlight', 'meshlight-c2', 'meshlight-2hop', 'http-proxy', 'meshlight-metrics-only', 'meshlight-traced-all']) {
         expect(s.targets[name]?.rps, `${s.name} ${name}`).toBeGreaterThan(0);
         expect(s.targets[name]?.errors, `${s.name} ${name}`).toBe(0);
       }

@@ -37,8 +37,8 @@ export function parseFlags(argv: string[], specs: FlagSpecs, allowPositionals: b
     }
     return { values: withDefaults, positionals, help: values['help'] === true };
   } catch (err) {
-    // parseArgs messages are long and mention `strict`; keep the first sentence.
-    const message = err instanceof Error ? err.message.split('. ')[0]!.replace(/\.$/, '') : String(err);
+    // parseArgs messages are long, some span lines, and mention `strict`; keep the first sentence.
+    const message = err instanceof Error ? err.message.split('\n')[0]!.split('. ')[0]!.replace(/\.$/, '') : String(err);
     throw new UsageError(message);
   }
 }

@@ -1,6 +1,9 @@
 // `meshlight proxy`: flags -> SidecarOptions; signals -> graceful drain.
+import cluster from 'node:cluster';
+import { availableParallelism } from 'node:os';
 import { createLogger, LOG_LEVELS, type LogLevel } from '../diagnostics.js';
-import { Sidecar } from '../proxy/sidecar.js';
+import { Sidecar, type SidecarOptions } from '../proxy/sidecar.js';
+import { runPrimary, serveWorker } from '../proxy/workers.js';
 import { startOrExplain, untilStopSignal } from './serve.js';
 import { durationFlag, helpText, parseFlags, portFlag, positiveIntFlag, stringFlag, UsageError, type FlagSpecs } from './args.js';
 
@@ -22,6 +25,7 @@ const FLAGS: FlagSpecs = {
   'otlp-endpoint': { type: 'string', help: 'OTLP/HTTP traces URL, e.g. http://127.0.0.1:4318/v1/traces (default: recent spans in memory, /traces)' },
   'access-log': { type: 'string', help: 'access log file, one JSON line per request (default stdout); SIGUSR1 reopens it' },
   'log-level': { type: 'string', help: `diagnostics on stderr: ${LOG_LEVELS.join('|')}`, default: 'info' },
+  concurrency: { type: 'string', help: 'worker processes sharing the outbound and inbound ports, or auto (one per core); one /metrics for all', default: '1' },
 };
 
 export async function run(argv: string[]): Promise<number> {
@@ -39,16 +43,19 @@ export async function run(argv: string[]): Promise<number> {
   const level = stringFlag(parsed, 'log-level')!;
   if (!(LOG_LEVELS as readonly string[]).includes(level)) throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got '${level}'`);
   const service = stringFlag(parsed, 'service');
-  const log = createLogger(level as LogLevel, service !== undefined ? `meshlight[${service}]` : 'meshlight');
+  const concurrency = concurrencyFlag(stringFlag(parsed, 'concurrency')!);
+  const worker = cluster.isWorker ? ` worker ${cluster.worker!.id}` : '';
+  const log = createLogger(level as LogLevel, `${service !== undefined ? `meshlight[${service}]` : 'meshlight'}${worker}`);
 
-  const sidecar = new Sidecar({
+  const options: SidecarOptions = {
     configPath,
     controlPlane,
     service,
     namespace: stringFlag(parsed, 'namespace')!,
     appPort: portFlag(parsed, 'app-port'),
     bindAddress: stringFlag(parsed, 'bind-address')!,
-    ports: { outbound: portFlag(parsed, 'outbound-port')!, inbound: portFlag(parsed, 'inbound-port')!, admin: portFlag(parsed, 'admin-port')!, stats: portFlag(parsed, 'stats-port') },
+    // A --concurrency worker's admin and stats are served by its primary (proxy/workers.ts).
+    ports: { outbound: portFlag(parsed, 'outbound-port')!, inbound: portFlag(parsed, 'inbound-port')!, admin: worker ? undefined : portFlag(parsed, 'admin-port')!, stats: worker ? undefined : portFlag(parsed, 'stats-port') },
     drainTimeoutMs: durationFlag(parsed, 'drain-timeout')!,
     connectTimeoutMs: durationFlag(parsed, 'connect-timeout')!,
     limits: {
@@ -59,8 +66,18 @@ export async function run(argv: string[]): Promise<number> {
     log,
     accessLogPath: stringFlag(parsed, 'access-log'),
     otlpEndpoint: otlpFlag(stringFlag(parsed, 'otlp-endpoint')),
-  });
-  if (!(await startOrExplain(sidecar, log))) return 1;
+  };
+  if (concurrency > 1 && cluster.isPrimary) {
+    const { ports, bindAddress, drainTimeoutMs } = options;
+    return runPrimary({ concurrency, adminPort: ports.admin!, statsPort: ports.stats, bindAddress, drainTimeoutMs, log });
+  }
+  const sidecar = new Sidecar(options);
+  if (!(await startOrExplain(sidecar, log))) {
+    // A --concurrency worker's IPC channel would keep it alive: let go so it exits and its primary sees why.
+    cluster.worker?.disconnect();
+    return 1;
+  }
+  if (cluster.isWorker) serveWorker(sidecar);
   process.on('SIGUSR1', () => sidecar.reopenAccessLog());
   const signal = await untilStopSignal();
   log.info(`${signal}: draining`);
@@ -74,4 +91,10 @@ function otlpFlag(v: string | undefined): string | undefined {
   if (v === undefined) return undefined;
   if (!/^https?:\/\/[^/]+/.test(v)) throw new UsageError(`--otlp-endpoint must be an http(s) URL like http://127.0.0.1:4318/v1/traces, got '${v}'`);
   return v;
+}
+
+function concurrencyFlag(v: string): number {
+  if (v === 'auto') return availableParallelism();
+  if (!/^[1-9]\d*$/.test(v)) throw new UsageError(`--concurrency must be a positive whole number or auto, got '${v}'`);
+  return Number(v);
 }

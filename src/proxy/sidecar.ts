@@ -6,7 +6,7 @@ import type { ConfigIssue, Snapshot } from '../config/types.js';
 import type { Logger } from '../diagnostics.js';
 import { watchConfig, type ConfigWatcher } from './config-watch.js';
 import type { TrafficState } from './exchange.js';
-import { createAdminServer } from './listeners/admin.js';
+import { adminAnswer, createAdminServer, type AdminAnswer, type AdminRequest } from './listeners/admin.js';
 import { createProxyServer, type ProxyServer, type ServerLimits } from './listeners/http-server.js';
 import { createInboundHandler } from './listeners/inbound.js';
 import { createOutboundHandler } from './listeners/outbound.js';
@@ -28,8 +28,11 @@ export interface SidecarOptions extends PlanOptions {
   readonly controlPlane: string | undefined;
   /** Inbound listens here (a pod's interfaces by default); outbound and admin are always loopback. */
   readonly bindAddress: string;
-  /** `stats` undefined: no stats listener (it is opened only when asked for, as in the contract). */
-  readonly ports: { readonly outbound: number; readonly inbound: number; readonly admin: number; readonly stats: number | undefined };
+  /**
+   * `stats` undefined: no stats listener (it is opened only when asked for, as in the contract). `admin`
+   * undefined: none either (a --concurrency worker, whose primary serves admin through adminAnswer).
+   */
+  readonly ports: { readonly outbound: number; readonly inbound: number; readonly admin: number | undefined; readonly stats: number | undefined };
   readonly drainTimeoutMs: number;
   readonly connectTimeoutMs: number;
   readonly limits: ServerLimits;
@@ -119,7 +122,7 @@ export class Sidecar implements TrafficState {
       await listen(this.statsServer, opts.ports.stats, opts.bindAddress, 'stats');
     }
     const self = selfName(opts);
-    await listen(this.adminServer, opts.ports.admin, '127.0.0.1', 'admin');
+    if (opts.ports.admin !== undefined) await listen(this.adminServer, opts.ports.admin, '127.0.0.1', 'admin');
     if (opts.controlPlane !== undefined) await this.subscribe(opts.controlPlane);
     const client = this.meshClient;
     const discover = client === undefined ? undefined : (authority: string) => {
@@ -143,7 +146,14 @@ export class Sidecar implements TrafficState {
     }
     this.listening = true;
     const inboundNote = opts.appPort !== undefined ? `, inbound ${opts.bindAddress}:${opts.ports.inbound} -> 127.0.0.1:${opts.appPort}` : '';
-    opts.log.info(`listening: outbound 127.0.0.1:${opts.ports.outbound}${inboundNote}, admin 127.0.0.1:${opts.ports.admin}`);
+    const adminNote = opts.ports.admin !== undefined ? `, admin 127.0.0.1:${opts.ports.admin}` : '';
+    opts.log.info(`listening: outbound 127.0.0.1:${opts.ports.outbound}${inboundNote}${adminNote}`);
+  }
+
+  /** What this sidecar's admin port would answer: how a --concurrency primary asks its workers (workers.ts). */
+  adminAnswer(req: AdminRequest): Promise<AdminAnswer> {
+    const state = { plan: this.plan, listening: this.listening, draining: this.draining, rejected: this.rejected };
+    return adminAnswer(req, state, this.telemetry, this.tracing, false);
   }
 
   /** Connects to the control plane; without a config file, waits for its first config (not ready meanwhile). */
@@ -228,7 +238,7 @@ export class Sidecar implements TrafficState {
   }
 }
 
-function listen(server: NetServer, port: number, host: string, what: string): Promise<void> {
+export function listen(server: NetServer, port: number, host: string, what: string): Promise<void> {
   return new Promise((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException): void => {
       reject(new Error(`cannot open the ${what} listener on ${host}:${port}: ${err.code === 'EADDRINUSE' ? 'address already in use' : err.message}`));

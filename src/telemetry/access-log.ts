@@ -68,7 +68,9 @@ export class AccessLogSink {
   close(): Promise<void> {
     this.flushBatch();
     const stream = this.stream;
-    if (this.path === undefined) return new Promise((res) => (stream.writableLength === 0 ? res() : stream.once('drain', () => res())));
+    // An empty write's callback runs once everything before it is written ('drain' would only come after a
+    // write that filled the buffer: waiting for it hung a --concurrency worker, which its IPC channel keeps alive).
+    if (this.path === undefined) return new Promise((res) => (stream.writableLength === 0 ? res() : stream.write('', () => res())));
     return new Promise((res) => stream.end(res));
   }
 }

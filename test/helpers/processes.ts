@@ -85,6 +85,8 @@ export interface ProxyOptions {
   readonly config?: string;
   /** The control plane's gRPC `host:port`: config comes from it (and `files`/`config` are not passed). */
   readonly controlPlane?: string;
+  /** Extra environment variables for the proxy process. */
+  readonly env?: NodeJS.ProcessEnv;
 }
 
 /** Starts `meshlight proxy` on free loopback ports and waits until /healthz/ready answers 200. */
@@ -99,7 +101,7 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyProcess> {
     ...(opts.appPort !== undefined ? ['--app-port', String(opts.appPort)] : []),
     ...(opts.args ?? []),
   ];
-  const r = runCli(args);
+  const r = runCli(args, opts.env);
   await waitReady(admin, r);
   return { ...r, configDir: dir, outbound, inbound, admin };
 }

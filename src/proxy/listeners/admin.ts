@@ -17,35 +17,67 @@ export interface AdminState {
 /** The stats port (15020): what Prometheus and the kubelet need, and nothing that reveals config. */
 const STATS_PATHS = new Set(['/metrics', '/healthz/ready']);
 
+export interface AdminRequest {
+  readonly method: string;
+  /** Path and query, as in the request line. */
+  readonly url: string;
+  readonly accept: string | undefined;
+}
+
+export interface AdminAnswer {
+  readonly status: number;
+  readonly type: string;
+  readonly body: string;
+}
+
+/** Who answers admin requests: a sidecar itself, or the --concurrency primary asking its workers (workers.ts). */
+export type AdminResponder = (req: AdminRequest) => Promise<AdminAnswer>;
+
+/** The answer every admin server gives before looking at state: read-only, and the stats port's short list. */
+export function adminRefusal(req: AdminRequest, statsOnly: boolean): AdminAnswer | undefined {
+  if (req.method !== 'GET' && req.method !== 'HEAD') return text(405, 'admin endpoints are read-only: use GET\n');
+  if (statsOnly && !STATS_PATHS.has(new URL(req.url, 'http://admin').pathname)) return text(404, 'stats endpoints: /metrics /healthz/ready\n');
+  return undefined;
+}
+
 /** `statsOnly`: the stats port's server, serving /metrics and /healthz/ready only. */
 export function createAdminServer(state: () => AdminState, telemetry: Telemetry, tracing: Tracing, statsOnly = false): Server {
+  return serveAdmin((req) => adminAnswer(req, state(), telemetry, tracing, statsOnly));
+}
+
+export function serveAdmin(respond: AdminResponder): Server {
   return createServer((req: IncomingMessage, res: ServerResponse) => {
-    const url = new URL(req.url ?? '/', 'http://admin');
-    const path = url.pathname;
-    const s = state();
-    if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, 'text/plain', 'admin endpoints are read-only: use GET\n');
-    if (statsOnly && !STATS_PATHS.has(path)) return send(res, 404, 'text/plain', 'stats endpoints: /metrics /healthz/ready\n');
-    switch (path) {
-      case '/metrics':
-        return void telemetry.scrape(req.headers.accept).then(
-          ({ contentType, body }) => send(res, 200, contentType, body),
-          (err: Error) => send(res, 500, 'text/plain', `metrics failed: ${err.message}\n`),
-        );
-      case '/healthz/ready': {
-        const ready = s.plan !== undefined && s.listening && !s.draining;
-        const why = s.draining ? 'draining' : s.plan === undefined ? 'no config loaded' : !s.listening ? 'listeners not up' : 'ready';
-        return send(res, ready ? 200 : 503, 'text/plain', `${why}\n`);
-      }
-      case '/traces':
-        return sendJson(res, tracing.view(url.searchParams.get('trace_id') ?? undefined));
-      case '/config_dump':
-        return sendJson(res, s.plan === undefined ? { version: null } : configDump(s.plan, s.rejected));
-      case '/clusters':
-        return sendJson(res, { clusters: s.plan === undefined ? [] : [...s.plan.clusters.values()] });
-      default:
-        return send(res, 404, 'text/plain', 'admin endpoints: /healthz/ready /config_dump /clusters /metrics /traces\n');
-    }
+    const request = { method: req.method ?? 'GET', url: req.url ?? '/', accept: req.headers.accept };
+    void respond(request).then(
+      (a) => send(res, a.status, a.type, a.body),
+      (err: Error) => send(res, 500, 'text/plain', `admin failed: ${err.message}\n`),
+    );
   });
+}
+
+export async function adminAnswer(req: AdminRequest, s: AdminState, telemetry: Telemetry, tracing: Tracing, statsOnly: boolean): Promise<AdminAnswer> {
+  const refused = adminRefusal(req, statsOnly);
+  if (refused !== undefined) return refused;
+  const url = new URL(req.url, 'http://admin');
+  switch (url.pathname) {
+    case '/metrics': {
+      const { contentType, body } = await telemetry.scrape(req.accept);
+      return { status: 200, type: contentType, body };
+    }
+    case '/healthz/ready': {
+      const ready = s.plan !== undefined && s.listening && !s.draining;
+      const why = s.draining ? 'draining' : s.plan === undefined ? 'no config loaded' : !s.listening ? 'listeners not up' : 'ready';
+      return text(ready ? 200 : 503, `${why}\n`);
+    }
+    case '/traces':
+      return json(tracing.view(url.searchParams.get('trace_id') ?? undefined));
+    case '/config_dump':
+      return json(s.plan === undefined ? { version: null } : configDump(s.plan, s.rejected));
+    case '/clusters':
+      return json({ clusters: s.plan === undefined ? [] : [...s.plan.clusters.values()] });
+    default:
+      return text(404, 'admin endpoints: /healthz/ready /config_dump /clusters /metrics /traces\n');
+  }
 }
 
 function configDump(plan: ProxyPlan, rejected: readonly ConfigIssue[]): object {
@@ -61,11 +93,15 @@ function configDump(plan: ProxyPlan, rejected: readonly ConfigIssue[]): object {
   };
 }
 
+function text(status: number, body: string): AdminAnswer {
+  return { status, type: 'text/plain', body };
+}
+
+function json(value: unknown): AdminAnswer {
+  return { status: 200, type: 'application/json', body: `${JSON.stringify(value, null, 2)}\n` };
+}
+
 function send(res: ServerResponse, status: number, type: string, body: string): void {
   res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body) });
   res.end(body);
-}
-
-function sendJson(res: ServerResponse, value: unknown): void {
-  send(res, 200, 'application/json', `${JSON.stringify(value, null, 2)}\n`);
 }
