@@ -2,20 +2,28 @@
 // Lines are batched and handed to an fs stream (libuv's thread pool, also for stdout: a plain
 // process.stdout write is synchronous when stdout is a file). When the destination cannot keep up and
 // the backlog passes a bound, lines are dropped and counted instead of memory growing.
+// Batches go out every FLUSH_MS, like Envoy's file_flush_interval: a write per event-loop turn was 8%
+// of the CPU at 15k req/s (each one a hand-off to a pool thread that shares the proxy's core). Lines are
+// copied into a reused off-heap buffer at once, so a batch held for FLUSH_MS is no work for the GC.
 import { createWriteStream, type WriteStream } from 'node:fs';
 import type { Tracing } from './tracing.js';
 
 /** Bytes waiting to be written past which new lines are dropped. */
 export const MAX_BACKLOG_BYTES = 8 * 1024 * 1024;
-/** A batch is written when it reaches this size, or at the end of the current event-loop turn. */
-const BATCH_BYTES = 64 * 1024;
+/** A batch is written when its buffer is full, or FLUSH_MS after its first line. */
+const BATCH_BYTES = 128 * 1024;
+export const FLUSH_MS = 100;
+/** Buffers kept for the next batches once their write is done. */
+const SPARE_BUFFERS = 2;
 
 export class AccessLogSink {
   dropped = 0;
   written = 0;
   private stream: WriteStream;
-  private batch = '';
-  private scheduled = false;
+  private batch: Buffer | undefined = undefined;
+  private used = 0;
+  private readonly spare: Buffer[] = [];
+  private timer: NodeJS.Timeout | undefined = undefined;
   private broken = false;
 
   /** `path` undefined: stdout. */
@@ -34,24 +42,43 @@ export class AccessLogSink {
   }
 
   write(line: string): void {
-    if (this.broken || this.stream.writableLength + this.batch.length > MAX_BACKLOG_BYTES) {
+    if (this.broken || this.stream.writableLength + this.used > MAX_BACKLOG_BYTES) {
       this.dropped++;
       return;
     }
-    this.batch += line;
     this.written++;
-    if (this.batch.length >= BATCH_BYTES) this.flushBatch();
-    else if (!this.scheduled) {
-      this.scheduled = true;
-      setImmediate(flushSink, this);
+    // UTF-8 takes at most 3 bytes per UTF-16 unit; count exactly only when that bound does not fit.
+    if (this.used + line.length * 3 > BATCH_BYTES) {
+      const bytes = Buffer.byteLength(line);
+      if (this.used + bytes > BATCH_BYTES) this.flushBatch();
+      if (bytes > BATCH_BYTES) {
+        this.stream.write(line);
+        return;
+      }
+    }
+    const batch = (this.batch ??= this.spare.pop() ?? Buffer.allocUnsafeSlow(BATCH_BYTES));
+    this.used += batch.write(line, this.used);
+    if (this.timer === undefined) {
+      this.timer = setTimeout(flushSink, FLUSH_MS, this);
+      // The pending batch never keeps the process alive on its own; close() writes it.
+      this.timer.unref();
     }
   }
 
   flushBatch(): void {
-    this.scheduled = false;
-    if (this.batch === '' || this.broken) return;
-    this.stream.write(this.batch);
-    this.batch = '';
+    if (this.timer !== undefined) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+    const batch = this.batch;
+    if (batch === undefined || this.used === 0 || this.broken) return;
+    const chunk = batch.subarray(0, this.used);
+    this.batch = undefined;
+    this.used = 0;
+    // A few writes a second: the closure is fine. The buffer is reused only once the write is done.
+    this.stream.write(chunk, () => {
+      if (this.spare.length < SPARE_BUFFERS) this.spare.push(batch);
+    });
   }
 
   /** logrotate: after the file was moved away, SIGUSR1 makes the log continue in a new file. */
