@@ -236,6 +236,8 @@ describe('control plane and sidecars', () => {
     await cp.exited;
     await new Promise((res) => setTimeout(res, 1_000));
     expect((await fetch(`http://127.0.0.1:${frontend.admin}/healthz/ready`)).status).toBe(200);
+    const dump = await getJson<{ control_plane: { address: string; connected: boolean } }>(frontend.admin, '/config_dump');
+    expect(dump.control_plane).toEqual({ address: cp.address, connected: false });
     await replaceFile(join(cp.configDir, 'routes.yaml'), ROUTE(0, 100)); // changed while nobody watches
     cp = await startControlPlane({ configDir: cp.configDir, ports: { grpc: cp.grpc, http: cp.http }, args: ['--report-interval', '500ms'] });
     await eventually(async () => {

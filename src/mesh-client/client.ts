@@ -3,7 +3,7 @@
 // While disconnected the sidecar keeps serving the last config it applied.
 import * as grpc from '@grpc/grpc-js';
 import { formatIssue, parseConfig } from '../config/load.js';
-import type { Snapshot } from '../config/types.js';
+import type { ConfigIssue, Snapshot } from '../config/types.js';
 import type { Logger } from '../diagnostics.js';
 import { meshControl, PUSH_NAMESPACE, type ConfigRequest, type ConfigResponse, type MeshControlClient, type Node } from '../../control-plane/proto/index.js';
 import type { Reporter } from './reporter.js';
@@ -23,6 +23,8 @@ export interface MeshClientOptions {
   readonly log: Logger;
   /** Builds and swaps in the plan; throws if this sidecar cannot apply it (a NACK with the message). */
   readonly apply: (snapshot: Snapshot) => void;
+  /** A pushed config did not parse here: its problems, for /config_dump (the NACK carries them too). */
+  readonly rejected: (issues: readonly ConfigIssue[]) => void;
   readonly reporter: Reporter;
 }
 
@@ -105,6 +107,7 @@ export class MeshClient {
     const sources = res.resources.map((r) => ({ file: r.file, text: '\n'.repeat(Math.max(0, r.line - 1)) + r.yaml }));
     const parsed = parseConfig(sources, { defaultNamespace: PUSH_NAMESPACE });
     if (!parsed.ok) {
+      this.opts.rejected(parsed.errors);
       const shown = parsed.errors.slice(0, NACK_ISSUES).map(formatIssue);
       if (parsed.errors.length > NACK_ISSUES) shown.push(`... and ${parsed.errors.length - NACK_ISSUES} more`);
       return shown.join('\n');

@@ -6,7 +6,7 @@ import type { ConfigIssue, Snapshot } from '../config/types.js';
 import type { Logger } from '../diagnostics.js';
 import { watchConfig, type ConfigWatcher } from './config-watch.js';
 import type { TrafficState } from './exchange.js';
-import { adminAnswer, createAdminServer, type AdminAnswer, type AdminRequest } from './listeners/admin.js';
+import { adminAnswer, createAdminServer, type AdminAnswer, type AdminRequest, type AdminState } from './listeners/admin.js';
 import { createProxyServer, type ProxyServer, type ServerLimits } from './listeners/http-server.js';
 import { createInboundHandler } from './listeners/inbound.js';
 import { createOutboundHandler } from './listeners/outbound.js';
@@ -107,18 +107,9 @@ export class Sidecar implements TrafficState {
     }
     const current = (): ProxyPlan => this.plan!;
 
-    this.adminServer = createAdminServer(
-      () => ({ plan: this.plan, listening: this.listening, draining: this.draining, rejected: this.rejected }),
-      this.telemetry,
-      this.tracing,
-    );
+    this.adminServer = createAdminServer(() => this.adminState(), this.telemetry, this.tracing);
     if (opts.ports.stats !== undefined) {
-      this.statsServer = createAdminServer(
-        () => ({ plan: this.plan, listening: this.listening, draining: this.draining, rejected: this.rejected }),
-        this.telemetry,
-        this.tracing,
-        true,
-      );
+      this.statsServer = createAdminServer(() => this.adminState(), this.telemetry, this.tracing, true);
       await listen(this.statsServer, opts.ports.stats, opts.bindAddress, 'stats');
     }
     const self = selfName(opts);
@@ -152,8 +143,15 @@ export class Sidecar implements TrafficState {
 
   /** What this sidecar's admin port would answer: how a --concurrency primary asks its workers (workers.ts). */
   adminAnswer(req: AdminRequest): Promise<AdminAnswer> {
-    const state = { plan: this.plan, listening: this.listening, draining: this.draining, rejected: this.rejected };
-    return adminAnswer(req, state, this.telemetry, this.tracing, false);
+    return adminAnswer(req, this.adminState(), this.telemetry, this.tracing, false);
+  }
+
+  private adminState(): AdminState {
+    const client = this.meshClient;
+    return {
+      plan: this.plan, listening: this.listening, draining: this.draining, rejected: this.rejected,
+      controlPlane: client === undefined ? undefined : { address: this.opts.controlPlane!, connected: client.connected },
+    };
   }
 
   /** Connects to the control plane; without a config file, waits for its first config (not ready meanwhile). */
@@ -169,6 +167,9 @@ export class Sidecar implements TrafficState {
       },
       log: opts.log,
       apply: (snapshot) => this.apply(snapshot),
+      rejected: (issues) => {
+        this.rejected = issues;
+      },
       reporter: new Reporter(this.telemetry.mesh),
     });
     this.meshClient.start();

@@ -12,6 +12,8 @@ export interface AdminState {
   readonly draining: boolean;
   /** Problems of the newest config that was rejected, if the newest was rejected. */
   readonly rejected: readonly ConfigIssue[];
+  /** Where the config comes from when a control plane pushes it, and whether the stream is up now. */
+  readonly controlPlane: { readonly address: string; readonly connected: boolean } | undefined;
 }
 
 /** The stats port (15020): what Prometheus and the kubelet need, and nothing that reveals config. */
@@ -72,7 +74,7 @@ export async function adminAnswer(req: AdminRequest, s: AdminState, telemetry: T
     case '/traces':
       return json(tracing.view(url.searchParams.get('trace_id') ?? undefined));
     case '/config_dump':
-      return json(s.plan === undefined ? { version: null } : configDump(s.plan, s.rejected));
+      return json(s.plan === undefined ? { version: null } : configDump(s.plan, s.rejected, s.controlPlane));
     case '/clusters':
       return json({ clusters: s.plan === undefined ? [] : [...s.plan.clusters.values()] });
     default:
@@ -80,11 +82,12 @@ export async function adminAnswer(req: AdminRequest, s: AdminState, telemetry: T
   }
 }
 
-function configDump(plan: ProxyPlan, rejected: readonly ConfigIssue[]): object {
+function configDump(plan: ProxyPlan, rejected: readonly ConfigIssue[], controlPlane: AdminState['controlPlane']): object {
   const snap = plan.snapshot;
   return {
     version: snap.version,
     loaded_at: plan.loadedAt.toISOString(),
+    ...(controlPlane !== undefined ? { control_plane: controlPlane } : {}),
     sources: snap.sources,
     ...(rejected.length > 0 ? { last_rejected: rejected.map(formatIssue) } : {}),
     services: [...snap.services.values()],
