@@ -165,11 +165,22 @@ describe('control plane and sidecars', () => {
     for (let i = 0; i < 18; i++) await call(frontend.outbound, 'orders', '/ok');
     for (let i = 0; i < 2; i++) await call(frontend.outbound, 'orders', '/fail');
     for (let i = 0; i < 5; i++) await call(frontend.outbound, 'payments', '/charge');
+    // A sidecar without --service: its calls are `unknown`'s, counted by the callee's sidecar only
+    // (ledger's endpoint is payments' sidecar, which reports the calls as payments').
+    await replaceFile(join(cp.configDir, 'ledger.yaml'), meshService('ledger', [payments.inbound]));
+    const anonymous = await startProxy({ files: {}, controlPlane: cp.address });
+    try {
+      await eventually(async () => (await call(anonymous.outbound, 'ledger', '/anonymous')).status === 200, 5_000, 'ledger in the mesh');
+      for (let i = 0; i < 3; i++) expect((await call(anonymous.outbound, 'ledger', '/anonymous')).status).toBe(200);
+      await new Promise((res) => setTimeout(res, 1_200)); // its own report, were it counted, would be in by now
+    } finally {
+      await anonymous.stop();
+    }
     type G = { nodes: { id: string; rps: number }[]; edges: { id: string; source: string; target: string; requests: number; errors: number; errorRate: number; rps: number; p50: number; p99: number }[]; window: string };
     let g: G | undefined;
     await eventually(async () => {
       g = await getJson<G>(cp.http, '/api/v1/graph?window=5m');
-      return (g.edges.find((e) => e.id === 'frontend.default->payments.default')?.requests ?? 0) >= 5;
+      return (g.edges.find((e) => e.id === 'frontend.default->payments.default')?.requests ?? 0) >= 5 && g.edges.some((e) => e.id === 'unknown->payments.default');
     }, 5_000, 'the reports');
     const orders = g!.edges.find((e) => e.id === 'frontend.default->orders.default')!;
     expect(orders.errors).toBe(2);
@@ -180,7 +191,7 @@ describe('control plane and sidecars', () => {
     expect(orders.p99).toBeGreaterThanOrEqual(orders.p50);
     // Each call counted once: payments' own sidecar saw the calls too, but the caller's report carries them.
     expect(g!.edges.find((e) => e.id === 'frontend.default->payments.default')!.requests).toBe(5);
-    expect(g!.edges.some((e) => e.source === 'unknown')).toBe(false);
+    expect(g!.edges.filter((e) => e.source === 'unknown').map((e) => [e.id, e.requests])).toEqual([['unknown->payments.default', 4]]);
     expect(g!.window).toBe('300s');
     expect(g!.nodes.map((n) => n.id)).toEqual(expect.arrayContaining(['frontend.default', 'orders.default', 'payments.default']));
     expect((await fetch(`http://127.0.0.1:${cp.http}/api/health`)).status).toBe(200);

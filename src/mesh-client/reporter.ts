@@ -1,7 +1,7 @@
 // The sidecar's telemetry report: per edge (caller -> callee) the requests, errors, denials and latency
 // buckets since the last report the control plane accepted. Read from the RED metrics every few seconds,
 // never on the request path. Each call is counted once in the mesh: by the caller's sidecar, or by the
-// callee's when the caller has none (source `unknown`).
+// callee's when the caller is `unknown` (it has no sidecar, or its sidecar runs without --service).
 import { DURATION_BUCKETS, type MeshMetrics, type RequestSeries } from '../telemetry/mesh-metrics.js';
 import type { Edge, TelemetryReport } from '../../control-plane/proto/index.js';
 
@@ -24,7 +24,8 @@ export class Reporter {
     const taken: [RequestSeries, Reported][] = [];
     for (const s of this.metrics.requestSeries()) {
       const r = s.route!;
-      if (r.reporter === 'destination' && r.source !== 'unknown') continue;
+      // A sidecar without --service calls as `unknown`, which is how its callee's sidecar counts it too.
+      if ((r.reporter === 'destination') !== (r.source === 'unknown')) continue;
       const before = this.reported.get(s);
       const requests = s.requests - (before?.requests ?? 0);
       if (requests === 0) continue;

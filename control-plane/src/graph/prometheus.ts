@@ -21,12 +21,13 @@ const EDGE_BY = 'source_service, destination_service';
 const QUANTILES = [0.5, 0.95, 0.99] as const;
 
 /**
- * Each call counted once, as the sidecars' own reports count it: by the caller's sidecar, or by the
- * callee's when the caller has none (source `unknown`). `fn` is a range function such as `increase`.
+ * Each call counted once, as the sidecars' own reports count it (src/mesh-client/reporter.ts): by the
+ * caller's sidecar, or by the callee's when the caller is `unknown` (no sidecar, or one without
+ * --service). `fn` is a range function such as `increase`.
  */
 function counted(fn: string, metric: string, matchers: string, range: string): string {
   const extra = matchers === '' ? '' : `,${matchers}`;
-  return `${fn}(${metric}{reporter="source"${extra}}[${range}]) or ${fn}(${metric}{reporter="destination",source_service="unknown"${extra}}[${range}])`;
+  return `${fn}(${metric}{reporter="source",source_service!="unknown"${extra}}[${range}]) or ${fn}(${metric}{reporter="destination",source_service="unknown"${extra}}[${range}])`;
 }
 
 export class PrometheusGraph implements GraphSource {
