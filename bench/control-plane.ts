@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import { meshControl, type ConfigRequest, type ConfigResponse, type MeshControlClient, type Node } from '../control-plane/proto/index.js';
 import { quantile } from '../control-plane/src/graph/histogram.js';
+import { DURATION_BUCKETS } from '../src/telemetry/mesh-metrics.js';
 import { helpText, parseFlags, positiveIntFlag, UsageError } from '../src/cli/args.js';
 import { cpuMs, rssMb } from './proc.js';
 import { freePort, have, LOAD_CORE, PROXY_CORE, start, stop } from './targets.js';
@@ -32,6 +33,8 @@ const HOT_ROUTE_FILE = `route-${HOT}.yaml`;
 /** Services with a v1/v2 canary split (the rest route to themselves with a timeout). */
 const CANARIES = 10;
 const WAIT_MS = 60_000;
+/** Each sidecar sends one telemetry report within this period, as with --report-interval 5s (the default). */
+const REPORT_PERIOD_MS = 5_000;
 
 // ---- the mesh -------------------------------------------------------------------------------------
 
@@ -142,6 +145,19 @@ class SimSidecar {
 
   private send(version: string, nonce: string): void {
     this.call?.write({ node: this.node, resource_names: [...this.names], version_info: version, response_nonce: nonce, error_detail: null });
+  }
+
+  /** One telemetry report: an edge per service it calls, 50 calls each, 1 of them an error. */
+  report(): Promise<void> {
+    const counts = DURATION_BUCKETS.map((_, i) => (i === 2 ? 30 : i === 3 ? 15 : i === 4 ? 5 : 0));
+    const edges = this.names.map((destination) => ({
+      source: `${this.node.service}.default`, destination, protocol: 'http', requests: 50, errors: 1, denied: 0,
+      bucket_counts: [...counts, 0], duration_sum_seconds: 0.2,
+    }));
+    const report = { node: this.node, timestamp_ms: Date.now(), period_ms: REPORT_PERIOD_MS, bucket_bounds: DURATION_BUCKETS, edges };
+    return new Promise((resolve, reject) => {
+      this.client.Report(report, { deadline: Date.now() + WAIT_MS }, (err) => (err === null ? resolve() : reject(new Error(`report of sidecar ${this.index}: ${err.details}`))));
+    });
   }
 
   /** From now on, record when a version other than the current one arrives. */
@@ -300,6 +316,21 @@ export async function runControlPlaneBench(argv: string[]): Promise<number> {
     await new Promise((r) => setTimeout(r, 1000));
     const idlePushed = usage(cpPid);
 
+    // Telemetry: first the control plane's CPU with every stream open and nothing happening, then every
+    // sidecar reports once, spread over REPORT_PERIOD_MS, then the graph is asked for.
+    const beforeIdle = usage(cpPid);
+    await new Promise((r) => setTimeout(r, REPORT_PERIOD_MS));
+    const beforeReports = usage(cpPid);
+    const reportsAt = performance.now();
+    await Promise.all(sims.map((s, i) => new Promise((r) => setTimeout(r, (i * REPORT_PERIOD_MS) / n)).then(() => s.report())));
+    const reportsMs = performance.now() - reportsAt;
+    const afterReports = usage(cpPid);
+    const graphAt = performance.now();
+    const graph = JSON.parse(await getText(`${base}/api/v1/graph?window=60s`)) as { edges: { requests: number }[] };
+    const graphMs = performance.now() - graphAt;
+    const graphRequests = graph.edges.reduce((sum, e) => sum + e.requests, 0);
+    if (graphRequests !== n * 3 * 50) throw new Error(`the graph counts ${graphRequests} requests, the reports carried ${n * 3 * 50}`);
+
     const push = percentiles(sims.map((s) => s.changedAt - writeAt));
     const firstChange = Math.min(...sims.map((s) => s.changedAt)) - writeAt;
     const delta = after.counts.map((c, i) => c - (before.counts[i] ?? 0));
@@ -319,6 +350,11 @@ export async function runControlPlaneBench(argv: string[]): Promise<number> {
         push_ack_p99_ms: round(quantile(0.99, after.bounds, delta) * 1000, 1),
       },
       control_plane: { at_start: atStart, idle_after_connect: idleConnected, all_changed: changed, idle_after_push: idlePushed },
+      reports: {
+        count: n, edges: n * 3, ms: round(reportsMs, 1), cp_cpu_ms: afterReports.cpu_ms - beforeReports.cpu_ms,
+        cp_idle_cpu_ms: beforeReports.cpu_ms - beforeIdle.cpu_ms,
+        cp_rss_mb: afterReports.rss_mb, graph_edges: graph.edges.length, graph_ms: round(graphMs, 1),
+      },
       listed: rows.length,
       synced: rows.filter((r) => r.synced).length,
     };
@@ -349,6 +385,7 @@ type Result = {
   push: { p50_ms: number; p99_ms: number; max_ms: number; first_ms: number; sidecars_cpu_ms: number };
   control_plane_view: { acks: number; push_ack_p50_ms: number; push_ack_p99_ms: number };
   control_plane: Record<'at_start' | 'idle_after_connect' | 'all_changed' | 'idle_after_push', Usage>;
+  reports: { count: number; edges: number; ms: number; cp_cpu_ms: number; cp_idle_cpu_ms: number; cp_rss_mb: number; graph_edges: number; graph_ms: number };
   listed: number;
   synced: number;
 };
@@ -363,6 +400,10 @@ function table(r: Result): string {
       `${r.control_plane_view.acks} | ${ms(r.control_plane_view.push_ack_p50_ms)} / ${ms(r.control_plane_view.push_ack_p99_ms)} | ` +
       `${Math.round(cpu.at_start.rss_mb)} / ${Math.round(cpu.idle_after_connect.rss_mb)} / ${Math.round(cpu.idle_after_push.rss_mb)} | ` +
       `${cpu.idle_after_connect.cpu_ms - cpu.at_start.cpu_ms} / ${cpu.all_changed.cpu_ms - cpu.idle_after_connect.cpu_ms} | ${r.synced}/${r.listed} |`,
+    '',
+    '| reports (one per sidecar, 3 edges each) | over ms | CP CPU ms (idle 5 s before) | CP vCPU at one report per sidecar per 5 s | CP RSS MB | graph edges | GET /api/v1/graph ms |',
+    '| --- | --- | --- | --- | --- | --- | --- |',
+    `| ${r.reports.count} | ${ms(r.reports.ms)} | ${r.reports.cp_cpu_ms} (${r.reports.cp_idle_cpu_ms}) | ${(r.reports.cp_cpu_ms / REPORT_PERIOD_MS).toFixed(3)} | ${Math.round(r.reports.cp_rss_mb)} | ${r.reports.graph_edges} | ${ms(r.reports.graph_ms)} |`,
     '',
   ].join('\n');
 }
