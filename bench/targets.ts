@@ -236,6 +236,16 @@ async function oneSidecar(env: Env, name: string, setup: SidecarSetup): Promise<
   return { port: s.outbound, pids: [s.child.pid!], stop: () => stop(s.child) };
 }
 
+/** A proxy that is one Node script of bench/ (`script LISTEN_PORT UPSTREAM_PORT`), pinned to the proxy core. */
+async function nodeServer(env: Env, name: string, script: string): Promise<Running> {
+  const wd = join(env.dir, name);
+  mkdirSync(wd, { recursive: true });
+  const port = await freePort();
+  const child = start(name, 'taskset', ['-c', PROXY_CORE, process.execPath, join(HERE, script), String(port), String(env.upstreamPort)], join(wd, 'out.log'));
+  await ready(`http://127.0.0.1:${port}/`, child);
+  return { port, pids: [child.pid!], stop: () => stop(child) };
+}
+
 export function targets(nginxInstalled: boolean): TargetDef[] {
   const haproxyInstalled = have('haproxy');
   return [
@@ -290,22 +300,9 @@ export function targets(nginxInstalled: boolean): TargetDef[] {
         return { port, pids: withDescendants([child.pid!]), stop: () => stop(child) };
       },
     },
-    {
-      name: 'http-proxy',
-      start: async (env) => {
-        const wd = join(env.dir, 'http-proxy');
-        mkdirSync(wd, { recursive: true });
-        const port = await freePort();
-        const child = start(
-          'http-proxy',
-          'taskset',
-          ['-c', PROXY_CORE, process.execPath, join(HERE, 'http-proxy-server.js'), String(port), String(env.upstreamPort)],
-          join(wd, 'out.log'),
-        );
-        await ready(`http://127.0.0.1:${port}/`, child);
-        return { port, pids: [child.pid!], stop: () => stop(child) };
-      },
-    },
+    { name: 'http-proxy', start: (env) => nodeServer(env, 'http-proxy', 'http-proxy-server.js') },
+    // The floor under meshlight: node:http + undici and nothing else (run when named, and by --smoke).
+    { name: 'node-floor', optional: true, start: (env) => nodeServer(env, 'node-floor', 'node-floor-server.js') },
     {
       name: 'haproxy',
       ...(haproxyInstalled ? {} : { skip: 'haproxy is not installed (optional): apt-get install -y haproxy' }),
