@@ -1,6 +1,6 @@
 // The control plane's config: the --config directory, watched. A valid change becomes the new views; an
 // invalid one is logged as FILE:LINE:COL and kept in `rejected`, while the last good views keep serving.
-import { ConfigRejectedError, formatIssue, parseConfig, readSources } from '../../src/config/load.js';
+import { ConfigRejectedError, formatIssue, parseConfig, readSources, YamlCache } from '../../src/config/load.js';
 import type { ConfigIssue } from '../../src/config/types.js';
 import type { Logger } from '../../src/diagnostics.js';
 import { watchConfig, type ConfigWatcher } from '../../src/proxy/config-watch.js';
@@ -14,6 +14,7 @@ export class ConfigStore {
   loadedAt = new Date();
   private watcher: ConfigWatcher | undefined;
   private reloading = Promise.resolve();
+  private readonly yaml = new YamlCache();
 
   constructor(private readonly path: string, private readonly log: Logger, private readonly onChange: (views: ConfigViews) => void) {}
 
@@ -39,8 +40,8 @@ export class ConfigStore {
   private async load(): Promise<{ ok: true; views: ConfigViews } | { ok: false; errors: readonly ConfigIssue[] }> {
     const read = await readSources([this.path]);
     if (!read.ok) return read;
-    const parsed = parseConfig(read.sources, { defaultNamespace: PUSH_NAMESPACE });
-    return parsed.ok ? { ok: true, views: new ConfigViews(parsed.snapshot, read.sources, this.current) } : parsed;
+    const parsed = parseConfig(read.sources, { defaultNamespace: PUSH_NAMESPACE, cache: this.yaml });
+    return parsed.ok ? { ok: true, views: new ConfigViews(parsed.snapshot, read.sources, this.yaml) } : parsed;
   }
 
   private async reload(): Promise<void> {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseConfig, type ConfigSource } from '../../src/config/load.js';
+import { parseConfig, YamlCache, type ConfigSource } from '../../src/config/load.js';
 import { PUSH_NAMESPACE } from '../proto/index.js';
 import { ConfigViews } from './views.js';
 
@@ -15,16 +15,17 @@ function route(v1: number, v2: number): ConfigSource {
   };
 }
 
-function views(sources: ConfigSource[], previous?: ConfigViews): ConfigViews {
-  const parsed = parseConfig(sources, { defaultNamespace: PUSH_NAMESPACE });
+function views(sources: ConfigSource[], cache = new YamlCache()): ConfigViews {
+  const parsed = parseConfig(sources, { defaultNamespace: PUSH_NAMESPACE, cache });
   if (!parsed.ok) throw new Error(parsed.errors.map((e) => e.message).join('\n'));
-  return new ConfigViews(parsed.snapshot, sources, previous);
+  return new ConfigViews(parsed.snapshot, sources, cache);
 }
 
 describe('per-sidecar views across a config change', () => {
   it('carry the edited file\'s new text and a new version, and the unchanged files as they were', () => {
-    const before = views([services, route(90, 10)]);
-    const after = views([services, route(50, 50)], before);
+    const cache = new YamlCache();
+    const before = views([services, route(90, 10)], cache);
+    const after = views([services, route(50, 50)], cache);
     const old = before.viewFor(undefined, ['orders.default']);
     const now = after.viewFor(undefined, ['orders.default']);
     expect(now.version).not.toBe(old.version);

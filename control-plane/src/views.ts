@@ -3,8 +3,7 @@
 // calls (its subscription) that service, the HTTPRoutes governing it, and every service those routes
 // name. Equal documents give an equal version, so a change only reaches the sidecars whose view it alters.
 import { createHash } from 'node:crypto';
-import { LineCounter, parseAllDocuments } from 'yaml';
-import type { ConfigSource } from '../../src/config/load.js';
+import type { ConfigSource, ParsedYaml, YamlCache } from '../../src/config/load.js';
 import type { Snapshot } from '../../src/config/types.js';
 import { PUSH_NAMESPACE, type Resource } from '../proto/index.js';
 
@@ -20,22 +19,14 @@ export interface View {
 
 export class ConfigViews {
   private readonly docs: Document[] = [];
-  /** Each file's text and its documents, for the next config to reuse when the file did not change. */
-  private readonly files = new Map<string, { readonly text: string; readonly docs: readonly Document[] }>();
   private readonly cache = new Map<string, View>();
 
   /**
-   * `sources` are the texts `snapshot` was parsed from, so every document in them is valid. The files
-   * that `previous` had with the same text are not parsed again: one edited route file among many costs
-   * one file's parse, not the whole directory's, before the push starts.
+   * `sources` are the texts `snapshot` was parsed from, through `yaml`: every document in them is valid,
+   * and already parsed there.
    */
-  constructor(readonly snapshot: Snapshot, sources: readonly ConfigSource[], previous?: ConfigViews) {
-    for (const source of sources) {
-      const known = previous?.files.get(source.file);
-      const docs = known !== undefined && known.text === source.text ? known.docs : splitDocuments(source);
-      this.files.set(source.file, { text: source.text, docs });
-      this.docs.push(...docs);
-    }
+  constructor(readonly snapshot: Snapshot, sources: readonly ConfigSource[], yaml: YamlCache) {
+    for (const source of sources) this.docs.push(...splitDocuments(source, yaml.get(source)));
   }
 
   /** `self` is `name.namespace` or undefined for a sidecar that fronts no service; `calls` are service keys. */
@@ -77,10 +68,9 @@ export class ConfigViews {
   }
 }
 
-function splitDocuments(source: ConfigSource): Document[] {
+function splitDocuments(source: ConfigSource, { lines, docs }: ParsedYaml): Document[] {
   const out: Document[] = [];
-  const lines = new LineCounter();
-  for (const doc of parseAllDocuments(source.text, { lineCounter: lines })) {
+  for (const doc of docs) {
     if (doc.contents === null) continue;
     const js = doc.toJS() as { kind: string; metadata: { name: string; namespace?: string } };
     const [start, , end] = doc.range;

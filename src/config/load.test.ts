@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatIssue, parseConfig } from './load.js';
+import { formatIssue, parseConfig, YamlCache } from './load.js';
 import type { Snapshot } from './types.js';
 
 const SERVICES = `apiVersion: meshlight.dev/v1alpha1
@@ -187,5 +187,39 @@ spec:
       'f2.yaml:3:18: MeshService default/orders is already defined at f0.yaml:1',
       'f2.yaml:9:18: MeshService shop/orders-v2 is already defined at f0.yaml:7',
     ]);
+  });
+});
+
+describe('a reload through a YamlCache', () => {
+  const route = `apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: orders}
+spec:
+  parentRefs: [{kind: Service, name: orders}]
+  rules: [{backendRefs: [{name: orders}]}]
+`;
+
+  it('reuses an unchanged file and still reports its problems where they are when another file changes', () => {
+    const cache = new YamlCache();
+    const first = parseConfig([{ file: 'services.yaml', text: SERVICES }, { file: 'route.yaml', text: route }], { defaultNamespace: 'default', cache });
+    expect(first.ok).toBe(true);
+    const parsedRoute = cache.get({ file: 'route.yaml', text: route });
+    // services.yaml loses orders: the unchanged, cached route.yaml now names an unknown service.
+    const second = parseConfig([{ file: 'services.yaml', text: SERVICES.split('---')[1]! }, { file: 'route.yaml', text: route }], { defaultNamespace: 'default', cache });
+    expect(cache.get({ file: 'route.yaml', text: route })).toBe(parsedRoute);
+    expect(second.ok).toBe(false);
+    if (second.ok) return;
+    expect(second.errors.map(formatIssue)).toEqual([expect.stringMatching(/^route\.yaml:5:\d+: .*orders/), expect.stringMatching(/^route\.yaml:6:\d+: .*orders/)]);
+    // The same texts without a cache give the same answer.
+    const fresh = parseConfig([{ file: 'services.yaml', text: SERVICES.split('---')[1]! }, { file: 'route.yaml', text: route }], { defaultNamespace: 'default' });
+    expect(fresh).toEqual(second);
+  });
+
+  it('forgets a file that is gone', () => {
+    const cache = new YamlCache();
+    parseConfig([{ file: 'a.yaml', text: SERVICES }], { defaultNamespace: 'default', cache });
+    const before = cache.get({ file: 'a.yaml', text: SERVICES });
+    parseConfig([{ file: 'b.yaml', text: SERVICES }], { defaultNamespace: 'default', cache });
+    expect(cache.get({ file: 'a.yaml', text: SERVICES })).not.toBe(before);
   });
 });

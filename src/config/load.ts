@@ -3,7 +3,7 @@
 import { createHash } from 'node:crypto';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { LineCounter, parseAllDocuments } from 'yaml';
+import { LineCounter, parseAllDocuments, type Document } from 'yaml';
 import { parseHttpRoute } from './kinds/http-route.js';
 import { checkDnsLabel, type DocMeta, type ResolveContext } from './kinds/common.js';
 import { parseMeshService } from './kinds/mesh-service.js';
@@ -19,6 +19,47 @@ export interface ConfigSource {
 export interface LoadOptions {
   /** The namespace of documents that name none (the proxy's `--namespace`). */
   readonly defaultNamespace: string;
+  /** Parsed YAML of files read before, reused while their text is the same. */
+  readonly cache?: YamlCache;
+}
+
+/** One file's YAML documents, parsed (not yet checked) and positioned. */
+export interface ParsedYaml {
+  readonly text: string;
+  readonly lines: LineCounter;
+  readonly docs: readonly Document.Parsed[];
+}
+
+function parseYaml(source: ConfigSource): ParsedYaml {
+  const lines = new LineCounter();
+  return { text: source.text, lines, docs: [...parseAllDocuments(source.text, { lineCounter: lines, prettyErrors: false })] };
+}
+
+/**
+ * Parsed YAML per file, reused while the file's text is unchanged: a watched directory is read whole on
+ * every change, and parsing is most of the cost of a reload, so one edited file among many costs one
+ * file's parse. Documents are only read once parsed, never changed, so sharing them is safe.
+ */
+export class YamlCache {
+  private files = new Map<string, ParsedYaml>();
+
+  get(source: ConfigSource): ParsedYaml {
+    const hit = this.files.get(source.file);
+    if (hit !== undefined && hit.text === source.text) return hit;
+    const parsed = parseYaml(source);
+    this.files.set(source.file, parsed);
+    return parsed;
+  }
+
+  /** Forgets the files that are not among `sources` (deleted ones). */
+  keepOnly(sources: readonly ConfigSource[]): void {
+    const kept = new Map<string, ParsedYaml>();
+    for (const s of sources) {
+      const hit = this.files.get(s.file);
+      if (hit !== undefined) kept.set(s.file, hit);
+    }
+    this.files = kept;
+  }
 }
 
 const MESH_API = 'meshlight.dev/v1alpha1';
@@ -53,10 +94,10 @@ interface Doc {
 }
 
 function readDocuments(source: ConfigSource, issues: IssueList, opts: LoadOptions): Doc[] {
-  const lines = new LineCounter();
+  const { lines, docs } = opts.cache?.get(source) ?? parseYaml(source);
   const src = { file: source.file, lines, issues };
   const out: Doc[] = [];
-  for (const doc of parseAllDocuments(source.text, { lineCounter: lines, prettyErrors: false })) {
+  for (const doc of docs) {
     if (doc.errors.length > 0) {
       for (const e of doc.errors) {
         const { line, col } = lines.linePos(e.pos[0]);
@@ -112,6 +153,7 @@ function versionOf(sources: readonly ConfigSource[]): string {
 }
 
 export function parseConfig(sources: readonly ConfigSource[], opts: LoadOptions): LoadResult {
+  opts.cache?.keepOnly(sources);
   const issues = new IssueList();
   const docs = sources.flatMap((s) => readDocuments(s, issues, opts));
   const services = new Map<string, MeshService>();

@@ -1,7 +1,7 @@
 // One sidecar: loads config, opens the listeners, swaps in new config as it changes, and drains on stop.
 import type { Server } from 'node:http';
 import type { Server as NetServer } from 'node:net';
-import { ConfigRejectedError, formatIssue, loadConfig } from '../config/load.js';
+import { ConfigRejectedError, formatIssue, loadConfig, YamlCache } from '../config/load.js';
 import type { ConfigIssue, Snapshot } from '../config/types.js';
 import type { Logger } from '../diagnostics.js';
 import { watchConfig, type ConfigWatcher } from './config-watch.js';
@@ -56,6 +56,7 @@ export class Sidecar implements TrafficState {
   private statsServer: Server | undefined;
   private watcher: ConfigWatcher | undefined;
   private reloading = Promise.resolve();
+  private readonly yaml = new YamlCache();
   private downstreamConnections = 0;
   readonly telemetry: Telemetry;
   private readonly accessLog: AccessLogSink;
@@ -101,7 +102,7 @@ export class Sidecar implements TrafficState {
   async start(): Promise<void> {
     const { opts } = this;
     if (opts.configPath !== undefined) {
-      const result = await loadConfig([opts.configPath], { defaultNamespace: opts.namespace });
+      const result = await loadConfig([opts.configPath], { defaultNamespace: opts.namespace, cache: this.yaml });
       if (!result.ok) throw new ConfigRejectedError(result.errors);
       this.apply(result.snapshot);
     }
@@ -192,7 +193,7 @@ export class Sidecar implements TrafficState {
   private async reload(): Promise<void> {
     if (this.draining) return;
     const { opts } = this;
-    const result = await loadConfig([opts.configPath!], { defaultNamespace: opts.namespace });
+    const result = await loadConfig([opts.configPath!], { defaultNamespace: opts.namespace, cache: this.yaml });
     if (result.ok) {
       if (result.snapshot.version !== this.plan?.snapshot.version) this.apply(result.snapshot);
       else if (this.rejected.length > 0) {
