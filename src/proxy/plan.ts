@@ -31,6 +31,7 @@ export class InboundPlan {
     private readonly series: (source: string) => RouteSeries,
   ) {
     this.unknownSource = series('unknown');
+    this.bySource.set('', this.unknownSource); // no caller header: a caller without a sidecar, the common miss
   }
 
   /**

@@ -8,7 +8,7 @@ import type { Server } from 'node:http';
 import type { Logger } from '../diagnostics.js';
 import { mergeExpositions } from '../telemetry/metrics-merge.js';
 import { Telemetry } from '../telemetry/registry.js';
-import { adminRefusal, serveAdmin, type AdminAnswer, type AdminRequest } from './listeners/admin.js';
+import { adminRefusal, serveAdmin, text, type AdminAnswer, type AdminRequest } from './listeners/admin.js';
 import { listen } from './sidecar.js';
 
 /**
@@ -46,7 +46,6 @@ interface Ask {
 /** worker -> primary: `up` once its listeners are open; `answer` to an Ask. */
 type FromWorker = { readonly ml: 'up' } | { readonly ml: 'answer'; readonly id: number; readonly answer: AdminAnswer };
 
-const text = (status: number, body: string): AdminAnswer => ({ status, type: 'text/plain', body });
 
 /** In a worker, after its sidecar started: answers the primary's admin requests and tells it it is up. */
 export function serveWorker(sidecar: { adminAnswer(req: AdminRequest): Promise<AdminAnswer> }): void {

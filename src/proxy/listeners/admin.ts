@@ -96,7 +96,8 @@ function configDump(plan: ProxyPlan, rejected: readonly ConfigIssue[], controlPl
   };
 }
 
-function text(status: number, body: string): AdminAnswer {
+/** A plain-text admin answer. */
+export function text(status: number, body: string): AdminAnswer {
   return { status, type: 'text/plain', body };
 }
 
