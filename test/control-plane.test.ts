@@ -231,6 +231,23 @@ describe('control plane and sidecars', () => {
     }
   });
 
+  it('a stream that does not say which sidecar it is gets a clear error and no config', async () => {
+    const client = new (meshControl().Client)(cp.address, grpc.credentials.createInsecure());
+    const stream = client.StreamConfig();
+    const got: ConfigResponse[] = [];
+    stream.on('data', (r: ConfigResponse) => got.push(r));
+    try {
+      const err = await new Promise<grpc.ServiceError>((resolve) => {
+        stream.on('error', resolve);
+        stream.write({ node: null, version_info: '', response_nonce: '', resource_names: ['orders.default'], error_detail: null });
+      });
+      expect(err.details).toMatch(/must name its node/);
+      expect(got).toEqual([]);
+    } finally {
+      client.close();
+    }
+  });
+
   it('kill -9 of the control plane under traffic fails no request; restarted, it resyncs every sidecar', async () => {
     let failed = 0;
     let ok = 0;

@@ -2,7 +2,7 @@
 // version and a nonce; the sidecar's next request with that nonce is its ACK (version = the one sent) or
 // NACK (version = the one it kept, plus error_detail). A subscription change or a config change
 // recomputes the sidecar's view, and only a changed view is sent.
-import type * as grpc from '@grpc/grpc-js';
+import * as grpc from '@grpc/grpc-js';
 import type { ConfigRequest, ConfigResponse, Node } from '../proto/index.js';
 import type { Logger } from '../../src/diagnostics.js';
 import type { ControlPlaneMetrics } from './metrics.js';
@@ -60,7 +60,8 @@ export class SidecarStream {
     const first = this.node === undefined;
     if (first) {
       if (req.node === null || req.node.id === '') {
-        this.call.destroy(new Error('the first request of a stream must name its node (node.id)'));
+        // grpc-js ends a server stream with a status when one is emitted as its error.
+        this.call.emit('error', { code: grpc.status.INVALID_ARGUMENT, details: 'the first request of a stream must name its node (node.id)' });
         return;
       }
       this.node = req.node;
