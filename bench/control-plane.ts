@@ -14,6 +14,7 @@ import { meshControl, type ConfigRequest, type ConfigResponse, type MeshControlC
 import { quantile } from '../control-plane/src/graph/histogram.js';
 import { DURATION_BUCKETS } from '../src/telemetry/mesh-metrics.js';
 import { helpText, parseFlags, positiveIntFlag, UsageError } from '../src/cli/args.js';
+import { nearestRank } from './load.js';
 import { cpuMs, rssMb } from './proc.js';
 import { freePort, have, LOAD_CORE, PROXY_CORE, start, stop } from './targets.js';
 
@@ -242,7 +243,7 @@ const round = (n: number, d: number): number => Number(n.toFixed(d));
 
 function percentiles(samples: number[]): { p50_ms: number; p99_ms: number; max_ms: number } {
   const s = [...samples].sort((a, b) => a - b);
-  const at = (q: number): number => round(s[Math.min(s.length - 1, Math.ceil(q * s.length) - 1)] ?? 0, 1);
+  const at = (q: number): number => round(nearestRank(s, q), 1);
   return { p50_ms: at(0.5), p99_ms: at(0.99), max_ms: round(s[s.length - 1] ?? 0, 1) };
 }
 

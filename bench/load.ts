@@ -159,7 +159,7 @@ export async function runOpenLoop(opts: { origin: string; path: string; rate: nu
   const cpu = process.cpuUsage(cpuStart);
   await pool.close();
   const sorted = Array.from(latencies).sort((a, b) => a - b);
-  const pct = (p: number): number => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? 0;
+  const pct = (p: number): number => nearestRank(sorted, p / 100);
   return {
     requests: total,
     seconds: elapsed,
@@ -171,4 +171,9 @@ export async function runOpenLoop(opts: { origin: string; path: string; rate: nu
     errors,
     loadgen_cpu_pct: (cpu.user + cpu.system) / 1e4 / elapsed,
   };
+}
+
+/** The nearest-rank `q` quantile (0-1) of ascending `sorted`; 0 when empty. */
+export function nearestRank(sorted: ArrayLike<number>, q: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)] ?? 0;
 }

@@ -26,8 +26,7 @@ export class ConfigStore {
   async start(): Promise<void> {
     const result = await this.load();
     if (!result.ok) throw new ConfigRejectedError(result.errors);
-    this.current = result.views;
-    this.log.info(`config version ${result.views.snapshot.version}: ${result.views.snapshot.services.size} services, ${result.views.snapshot.httpRoutes.length} HTTPRoutes`);
+    this.adopt(result.views);
     this.watcher = await watchConfig(this.path, () => {
       this.reloading = this.reloading.then(() => this.reload());
     });
@@ -54,9 +53,14 @@ export class ConfigStore {
     }
     this.rejected = [];
     if (result.views.snapshot.version === this.current?.snapshot.version) return;
-    this.current = result.views;
-    this.loadedAt = new Date();
-    this.log.info(`config version ${result.views.snapshot.version}: ${result.views.snapshot.services.size} services, ${result.views.snapshot.httpRoutes.length} HTTPRoutes`);
+    this.adopt(result.views);
     this.onChange(result.views);
+  }
+
+  private adopt(views: ConfigViews): void {
+    this.current = views;
+    this.loadedAt = new Date();
+    const { version, services, httpRoutes } = views.snapshot;
+    this.log.info(`config version ${version}: ${services.size} services, ${httpRoutes.length} HTTPRoutes`);
   }
 }

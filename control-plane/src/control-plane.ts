@@ -8,6 +8,7 @@ import { ConfigStore } from './config-store.js';
 import { createApiServer, type GraphHandler } from './http-api.js';
 import { ControlPlaneMetrics } from './metrics.js';
 import { SidecarStream, type SidecarStatus } from './push.js';
+import { listen } from '../../src/proxy/listeners/listen.js';
 import { withSharedResourceEncoding } from './response-encoding.js';
 
 export interface ControlPlaneOptions {
@@ -25,6 +26,8 @@ export interface ControlPlaneOptions {
 export class ControlPlane {
   readonly metrics: ControlPlaneMetrics;
   private readonly streams = new Set<SidecarStream>();
+  /** When each connected sidecar (by node id) last reported telemetry. */
+  private readonly reportedAt = new Map<string, string>();
   private readonly store: ConfigStore;
   private readonly grpcServer = new grpc.Server({
     // Sidecars are long-lived clients: detect a vanished one within a minute, allow their keepalives.
@@ -55,10 +58,7 @@ export class ControlPlane {
         err === null ? resolve() : reject(new Error(`cannot open the gRPC port ${opts.bindAddress}:${opts.grpcPort}: ${err.message}`)));
     });
     this.httpServer = createApiServer({ store: this.store, metrics: this.metrics, sidecars: () => this.sidecars(), graph: opts.graph });
-    await new Promise<void>((resolve, reject) => {
-      this.httpServer!.once('error', (err: Error) => reject(new Error(`cannot open the HTTP port ${opts.bindAddress}:${opts.httpPort}: ${err.message}`)));
-      this.httpServer!.listen(opts.httpPort, opts.bindAddress, resolve);
-    });
+    await listen(this.httpServer, opts.httpPort, opts.bindAddress, 'HTTP');
     opts.log.info(`listening: gRPC ${opts.bindAddress}:${opts.grpcPort}, HTTP ${opts.bindAddress}:${opts.httpPort}`);
   }
 
@@ -68,7 +68,10 @@ export class ControlPlane {
     call.on('data', (req: ConfigRequest) => stream.onRequest(req));
     const close = (): void => {
       if (!this.streams.delete(stream)) return;
-      if (stream.id !== undefined) this.opts.log.info(`sidecar ${stream.id} disconnected`);
+      if (stream.id !== undefined) {
+        this.reportedAt.delete(stream.id);
+        this.opts.log.info(`sidecar ${stream.id} disconnected`);
+      }
       call.end();
     };
     call.on('end', close);
@@ -80,9 +83,7 @@ export class ControlPlane {
     this.metrics.reports.inc();
     this.metrics.reportEdges.inc(report.edges.length);
     const id = report.node?.id;
-    if (id !== undefined) {
-      for (const s of this.streams) if (s.id === id) s.lastReportAt = new Date().toISOString();
-    }
+    if (id !== undefined) this.reportedAt.set(id, new Date().toISOString());
     this.opts.ingest(report);
   }
 
@@ -94,7 +95,7 @@ export class ControlPlane {
   sidecars(): SidecarStatus[] {
     const out: SidecarStatus[] = [];
     for (const s of this.streams) {
-      const status = s.status();
+      const status = s.status(this.reportedAt);
       if (status !== undefined) out.push(status);
     }
     return out.sort((a, b) => a.service.localeCompare(b.service) || a.id.localeCompare(b.id));
@@ -102,10 +103,8 @@ export class ControlPlane {
 
   async stop(): Promise<void> {
     this.store.close();
-    for (const s of [this.httpServer]) {
-      s?.closeAllConnections();
-      s?.close();
-    }
+    this.httpServer?.closeAllConnections();
+    this.httpServer?.close();
     this.grpcServer.forceShutdown();
   }
 }

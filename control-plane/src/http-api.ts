@@ -26,14 +26,15 @@ const INDEX = `meshlight control plane
 export function createApiServer(state: ApiState): Server {
   return createServer((req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? '/', 'http://control-plane');
-    if (req.method !== 'GET' && req.method !== 'HEAD') return sendJson(res, 405, { error: 'read-only API: use GET' });
     if (state.graph(req, res, url)) return;
+    const method = req.method ?? 'GET';
+    if (method !== 'GET' && method !== 'HEAD') return sendJson(res, 405, { error: 'read-only API: use GET' }, method);
     switch (url.pathname) {
       case '/':
         res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' }).end(INDEX);
         return;
       case '/api/v1/sidecars':
-        return sendJson(res, 200, state.sidecars());
+        return sendJson(res, 200, state.sidecars(), method);
       case '/api/v1/config': {
         const { views, rejected, loadedAt } = state.store;
         return sendJson(res, 200, {
@@ -43,19 +44,22 @@ export function createApiServer(state: ApiState): Server {
           services: [...views.snapshot.services.keys()],
           httpRoutes: views.snapshot.httpRoutes.map((r) => `${r.namespace}/${r.name}`),
           rejected: rejected.map((i) => ({ ...i, text: formatIssue(i) })),
-        });
+        }, method);
       }
       case '/metrics':
         return void state.metrics.registry.metrics().then(
           (body) => res.writeHead(200, { 'content-type': state.metrics.registry.contentType }).end(body),
-          (err: Error) => sendJson(res, 500, { error: `metrics failed: ${err.message}` }),
+          (err: Error) => sendJson(res, 500, { error: `metrics failed: ${err.message}` }, method),
         );
       default:
-        return sendJson(res, 404, { error: `no such endpoint: ${url.pathname} (GET / lists them)` });
+        return sendJson(res, 404, { error: `no such endpoint: ${url.pathname} (GET / lists them)` }, method);
     }
   });
 }
 
-export function sendJson(res: ServerResponse, status: number, body: unknown): void {
-  res.writeHead(status, { 'content-type': 'application/json' }).end(`${JSON.stringify(body, null, 2)}\n`);
+/** Every JSON answer of port 15014; a HEAD gets the headers only. */
+export function sendJson(res: ServerResponse, status: number, body: unknown, method: string): void {
+  const text = `${JSON.stringify(body, null, 2)}\n`;
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
+  res.end(method === 'HEAD' ? undefined : text);
 }

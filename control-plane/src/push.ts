@@ -42,7 +42,6 @@ export class SidecarStream {
   private lastAck: Applied | null = null;
   private lastNack: (Applied & { error: string }) | null = null;
   private readonly connectedAt = new Date().toISOString();
-  lastReportAt: string | null = null;
 
   constructor(
     private readonly call: grpc.ServerDuplexStream<ConfigRequest, ConfigResponse>,
@@ -109,7 +108,8 @@ export class SidecarStream {
     });
   }
 
-  status(): SidecarStatus | undefined {
+  /** `reportedAt`: the last telemetry report time by node id. */
+  status(reportedAt: ReadonlyMap<string, string>): SidecarStatus | undefined {
     const n = this.node;
     if (n === undefined) return undefined;
     return {
@@ -123,7 +123,7 @@ export class SidecarStream {
       synced: this.sent !== undefined && this.lastAck?.version === this.sent.version,
       lastAck: this.lastAck,
       lastNack: this.lastNack,
-      lastReportAt: this.lastReportAt,
+      lastReportAt: reportedAt.get(n.id) ?? null,
     };
   }
 }

@@ -2,6 +2,7 @@
 // requests keep the plan they started with.
 import type { Snapshot, TelemetryConfig } from '../config/types.js';
 import { TELEMETRY_DEFAULTS } from '../config/kinds/telemetry.js';
+import { SERVICE_KEY } from '../config/kinds/common.js';
 import type { TraceSettings } from '../telemetry/trace-hop.js';
 import type { MeshMetrics, RouteSeries } from '../telemetry/mesh-metrics.js';
 import { FilterChain } from './filters/filter.js';
@@ -19,7 +20,6 @@ export interface PlanOptions {
 
 /** Distinct calling services an inbound listener labels by name; callers past it are `unknown`. */
 const MAX_SOURCES = 256;
-const SERVICE_KEY = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?\.[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
 export class InboundPlan {
   private readonly bySource = new Map<string, RouteSeries>();

@@ -1,6 +1,5 @@
 // One sidecar: loads config, opens the listeners, swaps in new config as it changes, and drains on stop.
 import type { Server } from 'node:http';
-import type { Server as NetServer } from 'node:net';
 import { ConfigRejectedError, formatIssue, loadConfig, YamlCache } from '../config/load.js';
 import type { ConfigIssue, Snapshot } from '../config/types.js';
 import type { Logger } from '../diagnostics.js';
@@ -8,6 +7,7 @@ import { watchConfig, type ConfigWatcher } from './config-watch.js';
 import type { TrafficState } from './exchange.js';
 import { adminAnswer, createAdminServer, type AdminAnswer, type AdminRequest, type AdminState } from './listeners/admin.js';
 import { createProxyServer, type ProxyServer, type ServerLimits } from './listeners/http-server.js';
+import { listen } from './listeners/listen.js';
 import { createInboundHandler } from './listeners/inbound.js';
 import { createOutboundHandler } from './listeners/outbound.js';
 import { buildPlan, type PlanOptions, type ProxyPlan } from './plan.js';
@@ -42,7 +42,6 @@ export interface SidecarOptions extends PlanOptions {
   /** OTLP/HTTP traces endpoint; undefined: spans are kept in memory only (/traces). */
   readonly otlpEndpoint: string | undefined;
 }
-
 
 export class Sidecar implements TrafficState {
   inFlight = 0;
@@ -108,13 +107,15 @@ export class Sidecar implements TrafficState {
     }
     const current = (): ProxyPlan => this.plan!;
 
-    this.adminServer = createAdminServer(() => this.adminState(), this.telemetry, this.tracing);
     if (opts.ports.stats !== undefined) {
       this.statsServer = createAdminServer(() => this.adminState(), this.telemetry, this.tracing, true);
       await listen(this.statsServer, opts.ports.stats, opts.bindAddress, 'stats');
     }
     const self = selfName(opts);
-    if (opts.ports.admin !== undefined) await listen(this.adminServer, opts.ports.admin, '127.0.0.1', 'admin');
+    if (opts.ports.admin !== undefined) {
+      this.adminServer = createAdminServer(() => this.adminState(), this.telemetry, this.tracing);
+      await listen(this.adminServer, opts.ports.admin, '127.0.0.1', 'admin');
+    }
     if (opts.controlPlane !== undefined) await this.subscribe(opts.controlPlane);
     const client = this.meshClient;
     const discover = client === undefined ? undefined : (authority: string) => {
@@ -238,17 +239,4 @@ export class Sidecar implements TrafficState {
     await this.tracing.shutdown();
     log.info('stopped');
   }
-}
-
-export function listen(server: NetServer, port: number, host: string, what: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const onError = (err: NodeJS.ErrnoException): void => {
-      reject(new Error(`cannot open the ${what} listener on ${host}:${port}: ${err.code === 'EADDRINUSE' ? 'address already in use' : err.message}`));
-    };
-    server.once('error', onError);
-    server.listen(port, host, () => {
-      server.off('error', onError);
-      resolve();
-    });
-  });
 }

@@ -9,7 +9,7 @@ import type { Logger } from '../diagnostics.js';
 import { mergeExpositions } from '../telemetry/metrics-merge.js';
 import { Telemetry } from '../telemetry/registry.js';
 import { adminRefusal, serveAdmin, text, type AdminAnswer, type AdminRequest } from './listeners/admin.js';
-import { listen } from './sidecar.js';
+import { listen } from './listeners/listen.js';
 
 /**
  * How connections reach the workers. SCHED_NONE: every worker accepts on the shared socket and the kernel

@@ -5,6 +5,7 @@ import { parseDuration } from '../../../src/config/duration.js';
 import { formatDuration } from './assemble.js';
 import { NODE_GRAPH_FIELDS, toNodeGraphData } from './grafana.js';
 import type { GraphSource } from './types.js';
+import { sendJson } from '../http-api.js';
 
 export const DEFAULT_WINDOW_MS = 60_000;
 /** Below a few report intervals (or scrape intervals) a rate means little; past an hour use Grafana's own range. */
@@ -12,12 +13,6 @@ export const MIN_WINDOW_MS = 5_000;
 export const MAX_WINDOW_MS = 3_600_000;
 
 const PATHS = new Set(['/api/v1/graph', '/api/health', '/api/graph/fields', '/api/graph/data']);
-
-function sendJson(res: ServerResponse, status: number, body: unknown, method: string): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
-  res.end(method === 'HEAD' ? undefined : text);
-}
 
 /** The `window` query parameter in milliseconds, or the reason it cannot be used. */
 export function parseWindow(url: URL, source: GraphSource): number | { error: string } {

@@ -1,6 +1,7 @@
 // The outbound routing plan for one snapshot: every name a service answers to, and per service its
 // HTTPRoute rules in precedence order, each with its filter chain and weighted backends.
 import type { HttpRoute, MeshService, RouteFilter, RouteRule, Snapshot } from '../../config/types.js';
+import { SERVICE_HOST } from '../../config/kinds/common.js';
 import { FilterChain, type HttpFilter } from '../filters/filter.js';
 import { createRequestHeaderModifier, createResponseHeaderModifier } from '../filters/header-modifier/index.js';
 import { createRequestRedirect } from '../filters/request-redirect/index.js';
@@ -97,7 +98,7 @@ function hostNames(svc: MeshService, localNamespace: string): string[] {
 /** The inverse of hostNames: the `name.namespace` a host can be a mesh service by (`orders`, `orders.shop.svc.cluster.local:80`), or undefined. */
 export function serviceKey(authority: string, namespace: string): string | undefined {
   const host = authority.replace(/:\d+$/, '').toLowerCase().replace(/\.svc(\.cluster\.local)?$/, '');
-  if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)?$/.test(host)) return undefined;
+  if (!SERVICE_HOST.test(host)) return undefined;
   return host.includes('.') ? host : `${host}.${namespace}`;
 }
 
