@@ -2,18 +2,12 @@
 // targets must be healthy (no parse errors in our text or OpenMetrics), the duration histogram must feed
 // histogram_quantile, and a sampled request's trace_id must arrive as an exemplar.
 // Needs the `prometheus` binary (Debian package `prometheus`); without it this test fails, never skips.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { call, freePort, startUpstream, type Upstream } from './helpers/net.js';
+import { call, startUpstream, type Upstream } from './helpers/net.js';
 import { eventually, meshService, startProxy, type ProxyProcess } from './helpers/processes.js';
-
-const PROMETHEUS = process.env['PROMETHEUS_BIN'] ?? '/usr/bin/prometheus';
-const INSTALL_HINT = 'apt-get install -y --no-install-recommends prometheus';
+import { PROMETHEUS_BIN as PROMETHEUS, PROMETHEUS_INSTALL_HINT as INSTALL_HINT, startPrometheus, type PrometheusProcess } from './helpers/prometheus.js';
 
 interface PromVector {
   metric: Record<string, string>;
@@ -52,17 +46,13 @@ describe('a real Prometheus scraping two sidecars', () => {
   let app: Upstream;
   let caller: ProxyProcess;
   let callee: ProxyProcess;
-  let prom: ChildProcess | undefined;
-  let promExited: Promise<unknown> = Promise.resolve();
-  let promLog = '';
-  let promDir: string | undefined;
-  let promPort = 0;
+  let prom: PrometheusProcess | undefined;
   const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
   const started = Date.now();
   const timings: Record<string, number> = {};
 
   async function api<T>(path: string): Promise<T> {
-    const res = await fetch(`http://127.0.0.1:${promPort}${path}`);
+    const res = await fetch(`${prom!.url}${path}`);
     const doc = (await res.json()) as { status: string; data: T; error?: string };
     if (doc.status !== 'success') throw new Error(`Prometheus ${path}: ${doc.error ?? res.status}`);
     return doc.data;
@@ -91,54 +81,7 @@ describe('a real Prometheus scraping two sidecars', () => {
     expect((await call(caller.outbound, 'orders', '/fail')).status).toBe(503);
     expect((await call(caller.outbound, 'nowhere', '/')).status).toBe(404);
 
-    promDir = await mkdtemp(join(tmpdir(), 'meshlight-prometheus-'));
-    promPort = await freePort();
-    const config = `global:
-  scrape_interval: 1s
-  scrape_timeout: 1s
-  evaluation_interval: 1s
-scrape_configs:
-  - job_name: meshlight
-    metrics_path: /metrics
-    static_configs:
-      - targets: ['127.0.0.1:${caller.admin}']
-        labels: {sidecar: caller}
-      - targets: ['127.0.0.1:${callee.admin}']
-        labels: {sidecar: callee}
-`;
-    await writeFile(join(promDir, 'prometheus.yml'), config);
-    // Prometheus 2.x asks for OpenMetrics (and so gets exemplars) only with exemplar-storage on.
-    prom = spawn(
-      PROMETHEUS,
-      [
-        `--config.file=${join(promDir, 'prometheus.yml')}`,
-        `--storage.tsdb.path=${join(promDir, 'data')}`,
-        `--web.listen-address=127.0.0.1:${promPort}`,
-        '--enable-feature=exemplar-storage',
-        '--log.level=warn',
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    const p = prom;
-    p.stdout!.setEncoding('utf8').on('data', (d: string) => (promLog += d));
-    p.stderr!.setEncoding('utf8').on('data', (d: string) => (promLog += d));
-    promExited = new Promise((res) => p.on('exit', res));
-    process.on('exit', () => p.kill('SIGKILL'));
-
-    await eventually(
-      async () => {
-        if (p.exitCode !== null) throw new Error(`prometheus exited (${p.exitCode}):\n${promLog}`);
-        try {
-          const res = await fetch(`http://127.0.0.1:${promPort}/-/ready`);
-          await res.arrayBuffer();
-          return res.status === 200;
-        } catch {
-          return false;
-        }
-      },
-      15_000,
-      'Prometheus /-/ready',
-    );
+    prom = await startPrometheus([caller.admin, callee.admin], { labels: [{ sidecar: 'caller' }, { sidecar: 'callee' }], exemplars: true });
     timings['prometheus ready'] = Date.now() - started;
 
     // Both sidecars scraped once: from here on the counters move between scrapes, so rate() is non-zero.
@@ -153,16 +96,10 @@ scrape_configs:
   }, 35_000);
 
   afterAll(async () => {
-    if (prom !== undefined) {
-      if (prom.exitCode === null && prom.signalCode === null) prom.kill('SIGTERM');
-      const killer = setTimeout(() => prom?.kill('SIGKILL'), 5_000);
-      await promExited;
-      clearTimeout(killer);
-    }
+    await prom?.stop();
     // Only warnings and errors (--log.level=warn): e.g. a parse problem in what a sidecar served.
-    const said = promLog.split('\n').filter((l) => l.trim() !== '' && !l.includes('Received SIGTERM')).join('\n');
+    const said = (prom?.log() ?? '').split('\n').filter((l) => l.trim() !== '' && !l.includes('Received SIGTERM')).join('\n');
     if (said !== '') console.log(`prometheus logged:\n${said}`);
-    if (promDir !== undefined) await rm(promDir, { recursive: true, force: true });
     await caller?.stop();
     await callee?.stop();
     await app?.close();

@@ -37,7 +37,10 @@ let nonces = 0;
 
 export class SidecarStream {
   private node: Node | undefined;
+  /** `name.namespace` of the sidecar's own service, known from its first request. */
+  private self: string | undefined;
   private names: readonly string[] = [];
+  private namesKey = '';
   private sent: { version: string; nonce: string; at: bigint } | undefined;
   private lastAck: Applied | null = null;
   private lastNack: (Applied & { error: string }) | null = null;
@@ -64,12 +67,15 @@ export class SidecarStream {
         return;
       }
       this.node = req.node;
-      this.log.info(`sidecar ${req.node.id} connected (${this.self() ?? 'no service'}), running version '${req.version_info}'`);
+      this.self = req.node.service === '' ? undefined : `${req.node.service}.${req.node.namespace === '' ? PUSH_NAMESPACE : req.node.namespace}`;
+      this.log.info(`sidecar ${req.node.id} connected (${this.self ?? 'no service'}), running version '${req.version_info}'`);
     }
     if (this.sent !== undefined && req.response_nonce === this.sent.nonce) this.answered(req);
     const names = [...new Set(req.resource_names)].sort().slice(0, MAX_SUBSCRIPTION);
-    const resubscribed = names.join(',') !== this.names.join(',');
+    const namesKey = names.join(',');
+    const resubscribed = namesKey !== this.namesKey;
     this.names = names;
+    this.namesKey = namesKey;
     // A stream's first request and every subscription change get an answer, changed view or not: the
     // sidecar waits on it to learn whether a service it asked for exists.
     if (first || resubscribed) this.push(true);
@@ -89,15 +95,10 @@ export class SidecarStream {
     }
   }
 
-  private self(): string | undefined {
-    const n = this.node;
-    return n === undefined || n.service === '' ? undefined : `${n.service}.${n.namespace === '' ? PUSH_NAMESPACE : n.namespace}`;
-  }
-
   /** Sends the sidecar its view if it changed since the last send (or always, with `force`). */
   push(force = false): void {
     if (this.node === undefined) return;
-    const view: View = this.views().viewFor(this.self(), this.names);
+    const view: View = this.views().viewFor(this.self, this.names);
     if (!force && view.version === this.sent?.version) return;
     const nonce = String(++nonces);
     this.sent = { version: view.version, nonce, at: process.hrtime.bigint() };
