@@ -14,7 +14,7 @@ import { LOAD_CORE, have, killAll, startSink, startUpstream, targets, type Env, 
 const FLAGS = {
   quick: { type: 'boolean', help: 'same scenarios, fewer seconds each (under 2 minutes)' },
   smoke: { type: 'boolean', help: 'CI: start and stop every target once with 1 s of load; checks the bench works, measures nothing' },
-  targets: { type: 'string', help: 'comma-separated targets (default: all but the telemetry variants meshlight-metrics-only, meshlight-traced-all)' },
+  targets: { type: 'string', help: 'comma-separated targets (default: all but the optional meshlight-metrics-only, meshlight-traced-all and node-floor)' },
   scenarios: { type: 'string', help: 'comma-separated subset of scenarios (default: all)' },
   'open-loop': { type: 'string', help: 'fixed-rate generator: spin (precise, takes the load core) or sleep', default: 'spin' },
   out: { type: 'string', help: 'where the JSON goes', default: 'bench/results/latest.json' },

@@ -1,6 +1,6 @@
 // What the bench measures, each started and stopped by the bench on loopback: the upstream, the OTLP sink,
 // and the targets (direct, meshlight, meshlight-c2, meshlight-2hop, nginx, http-proxy, haproxy, and the
-// telemetry variants meshlight-metrics-only and meshlight-traced-all).
+// optional telemetry variants meshlight-metrics-only and meshlight-traced-all, and node-floor).
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync, openSync, closeSync } from 'node:fs';
 import http from 'node:http';
