@@ -21,6 +21,9 @@ export function runCli(args: readonly string[], env: NodeJS.ProcessEnv = {}, scr
   const proc = spawn(process.execPath, [script, ...args], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
+    // Its own process group, so that a test that dies takes the CLI's children (the demo's sidecars and
+    // control plane) with it instead of leaving them on the ports the next test wants.
+    detached: true,
   });
   const output = { stdout: '', stderr: '' };
   proc.stdout!.setEncoding('utf8').on('data', (d: string) => (output.stdout += d));
@@ -48,7 +51,13 @@ export async function cli(args: readonly string[]): Promise<{ code: number | str
 
 const running = new Set<ChildProcess>();
 process.on('exit', () => {
-  for (const p of running) p.kill('SIGKILL');
+  for (const p of running) {
+    try {
+      process.kill(-p.pid!, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
 });
 
 /**
