@@ -8,6 +8,8 @@ const commands: Record<string, { summary: string; load: () => Promise<{ run(argv
   proxy: { summary: 'run one sidecar proxy', load: () => import('./proxy.js') },
   'control-plane': { summary: 'push config to the sidecars, gather their telemetry, serve the call graph', load: () => import('./control-plane.js') },
   validate: { summary: 'check route YAML files or directories', load: () => import('./validate.js') },
+  inject: { summary: 'add the sidecar to the pods of a Kubernetes manifest (like istioctl kube-inject)', load: () => import('./inject.js') },
+  webhook: { summary: 'the sidecar injector: a mutating admission webhook over TLS', load: () => import('./webhook.js') },
   demo: { summary: 'run the demo mesh (what `npm start` runs)', load: () => import('./demo.js') },
 };
 

@@ -5,6 +5,8 @@ import { createLogger, LOG_LEVELS, type LogLevel } from '../diagnostics.js';
 import { Sidecar, type SidecarOptions } from '../proxy/sidecar.js';
 import { runPrimary, serveWorker } from '../proxy/workers.js';
 import { startOrExplain, untilStopSignal } from './serve.js';
+import { parseAppProbes, type AppProbes } from '../proxy/listeners/app-probes.js';
+import { APP_PROBES_ENV } from '../kube/names.js';
 import { durationFlag, helpText, parseFlags, portFlag, positiveIntFlag, stringFlag, UsageError, type FlagSpecs } from './args.js';
 
 const FLAGS: FlagSpecs = {
@@ -66,10 +68,11 @@ export async function run(argv: string[]): Promise<number> {
     log,
     accessLogPath: stringFlag(parsed, 'access-log'),
     otlpEndpoint: otlpFlag(stringFlag(parsed, 'otlp-endpoint')),
+    appProbes: appProbesEnv(process.env[APP_PROBES_ENV]),
   };
   if (concurrency > 1 && cluster.isPrimary) {
-    const { ports, bindAddress, drainTimeoutMs } = options;
-    return runPrimary({ concurrency, adminPort: ports.admin!, statsPort: ports.stats, bindAddress, drainTimeoutMs, log });
+    const { ports, bindAddress, drainTimeoutMs, appProbes } = options;
+    return runPrimary({ concurrency, adminPort: ports.admin!, statsPort: ports.stats, appProbes, bindAddress, drainTimeoutMs, log });
   }
   const sidecar = new Sidecar(options);
   if (!(await startOrExplain(sidecar, log))) {
@@ -85,6 +88,14 @@ export async function run(argv: string[]): Promise<number> {
   // Drained. An upstream connect still pending (a host that drops SYNs) must not hold the exit until its timeout.
   setTimeout(() => process.exit(0), 200).unref();
   return 0;
+}
+
+/** Injection's list of the app's probes (kube/inject.ts); a bad one is a usage error, not a crash. */
+function appProbesEnv(v: string | undefined): AppProbes | undefined {
+  if (v === undefined || v === '') return undefined;
+  const probes = parseAppProbes(v);
+  if (typeof probes === 'string') throw new UsageError(`${APP_PROBES_ENV}: ${probes}`);
+  return probes;
 }
 
 function otlpFlag(v: string | undefined): string | undefined {

@@ -8,6 +8,7 @@ import type { TrafficState } from './exchange.js';
 import { adminAnswer, createAdminServer, type AdminAnswer, type AdminRequest, type AdminState } from './listeners/admin.js';
 import { createProxyServer, type ProxyServer, type ServerLimits } from './listeners/http-server.js';
 import { listen } from './listeners/listen.js';
+import type { AppProbes } from './listeners/app-probes.js';
 import { createInboundHandler } from './listeners/inbound.js';
 import { createOutboundHandler } from './listeners/outbound.js';
 import { buildPlan, type PlanOptions, type ProxyPlan } from './plan.js';
@@ -41,6 +42,8 @@ export interface SidecarOptions extends PlanOptions {
   readonly accessLogPath: string | undefined;
   /** OTLP/HTTP traces endpoint; undefined: spans are kept in memory only (/traces). */
   readonly otlpEndpoint: string | undefined;
+  /** The app's probes the stats port answers (an injected sidecar's MESHLIGHT_APP_PROBES). */
+  readonly appProbes?: AppProbes;
 }
 
 export class Sidecar implements TrafficState {
@@ -108,7 +111,7 @@ export class Sidecar implements TrafficState {
     const current = (): ProxyPlan => this.plan!;
 
     if (opts.ports.stats !== undefined) {
-      this.statsServer = createAdminServer(() => this.adminState(), this.telemetry, this.tracing, true);
+      this.statsServer = createAdminServer(() => this.adminState(), this.telemetry, this.tracing, true, opts.appProbes);
       await listen(this.statsServer, opts.ports.stats, opts.bindAddress, 'stats');
     }
     const self = selfName(opts);

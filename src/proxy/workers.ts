@@ -10,6 +10,7 @@ import { mergeExpositions } from '../telemetry/metrics-merge.js';
 import { Telemetry } from '../telemetry/registry.js';
 import { adminRefusal, serveAdmin, text, type AdminAnswer, type AdminRequest } from './listeners/admin.js';
 import { listen } from './listeners/listen.js';
+import type { AppProbes } from './listeners/app-probes.js';
 
 /**
  * How connections reach the workers. SCHED_NONE: every worker accepts on the shared socket and the kernel
@@ -31,6 +32,7 @@ export interface PrimaryOptions {
   readonly concurrency: number;
   readonly adminPort: number;
   readonly statsPort: number | undefined;
+  readonly appProbes: AppProbes | undefined;
   readonly bindAddress: string;
   readonly drainTimeoutMs: number;
   readonly log: Logger;
@@ -171,7 +173,7 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
     servers.push(admin);
     await listen(admin, opts.adminPort, '127.0.0.1', 'admin');
     if (opts.statsPort !== undefined) {
-      const stats = serveAdmin(respond(true));
+      const stats = serveAdmin(respond(true), opts.appProbes);
       servers.push(stats);
       await listen(stats, opts.statsPort, opts.bindAddress, 'stats');
     }

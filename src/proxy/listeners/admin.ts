@@ -5,6 +5,7 @@ import type { ConfigIssue } from '../../config/types.js';
 import type { Telemetry } from '../../telemetry/registry.js';
 import type { Tracing } from '../../telemetry/tracing.js';
 import type { ProxyPlan } from '../plan.js';
+import { probeApp, type AppProbes } from './app-probes.js';
 
 export interface AdminState {
   readonly plan: ProxyPlan | undefined;
@@ -42,15 +43,17 @@ export function adminRefusal(req: AdminRequest, statsOnly: boolean): AdminAnswer
   return undefined;
 }
 
-/** `statsOnly`: the stats port's server, serving /metrics and /healthz/ready only. */
-export function createAdminServer(state: () => AdminState, telemetry: Telemetry, tracing: Tracing, statsOnly = false): Server {
-  return serveAdmin((req) => adminAnswer(req, state(), telemetry, tracing, statsOnly));
+/** `statsOnly`: the stats port's server, serving /metrics and /healthz/ready (and the app's probes) only. */
+export function createAdminServer(state: () => AdminState, telemetry: Telemetry, tracing: Tracing, statsOnly = false, probes?: AppProbes): Server {
+  return serveAdmin((req) => adminAnswer(req, state(), telemetry, tracing, statsOnly), probes);
 }
 
-export function serveAdmin(respond: AdminResponder): Server {
+/** `probes`: the app's probes this (stats) server answers by asking the app (app-probes.ts). */
+export function serveAdmin(respond: AdminResponder, probes?: AppProbes): Server {
   return createServer((req: IncomingMessage, res: ServerResponse) => {
     const request = { method: req.method ?? 'GET', url: req.url ?? '/', accept: req.headers.accept };
-    void respond(request).then(
+    const probe = probes?.get(request.url);
+    void (probe !== undefined && request.method === 'GET' ? probeApp(probe) : respond(request)).then(
       (a) => send(res, a.status, a.type, a.body),
       (err: Error) => send(res, 500, 'text/plain', `admin failed: ${err.message}\n`),
     );
