@@ -4,11 +4,19 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 
-/** binary the tests run -> Debian package that provides it. Chromium and iptables join later. */
+/** binary the tests run -> Debian package that provides it. Chromium joins later. */
 const NEEDED = [
   { binary: '/usr/bin/prometheus', pkg: 'prometheus' },
   { binary: '/usr/bin/promtool', pkg: 'prometheus' },
   { binary: '/usr/bin/wrk', pkg: 'wrk' }, // the bench's smoke run (test/bench-smoke.test.ts)
+  // The image build and run (test/image.test.ts); podman runs containers with runc here.
+  { binary: '/usr/bin/podman', pkg: 'podman' },
+  { binary: '/usr/sbin/runc', pkg: 'runc' },
+  { binary: '/usr/bin/buildah', pkg: 'buildah' },
+  // Transparent interception in network namespaces (test/iptables.test.ts), and the webhook's certificate.
+  { binary: '/usr/sbin/iptables-restore', pkg: 'iptables' },
+  { binary: '/usr/sbin/ip', pkg: 'iproute2' },
+  { binary: '/usr/bin/openssl', pkg: 'openssl' },
 ];
 
 const missing = [...new Set(NEEDED.filter((n) => !existsSync(n.binary)).map((n) => n.pkg))];
