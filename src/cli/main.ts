@@ -9,6 +9,7 @@ const commands: Record<string, { summary: string; load: () => Promise<{ run(argv
   'control-plane': { summary: 'push config to the sidecars, gather their telemetry, serve the call graph', load: () => import('./control-plane.js') },
   validate: { summary: 'check route YAML files or directories', load: () => import('./validate.js') },
   inject: { summary: 'add the sidecar to the pods of a Kubernetes manifest (like istioctl kube-inject)', load: () => import('./inject.js') },
+  iptables: { summary: "capture the pod's TCP for the sidecar (the init container; root with NET_ADMIN)", load: () => import('./iptables.js') },
   webhook: { summary: 'the sidecar injector: a mutating admission webhook over TLS', load: () => import('./webhook.js') },
   demo: { summary: 'run the demo mesh (what `npm start` runs)', load: () => import('./demo.js') },
 };

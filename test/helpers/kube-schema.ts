@@ -18,8 +18,8 @@ interface ModelClass {
 const models = new Map<string, ModelClass>();
 for (const group of [coreV1, appsV1, batchV1, policyV1, rbacV1, admissionV1, apiextensionsV1, gatewayV1]) {
   for (const value of Object.values(group)) {
-    const m = value as Partial<ModelClass>;
-    if (typeof m === 'function' && typeof m.apiVersion === 'string' && typeof m.kind === 'string') models.set(`${m.apiVersion}/${m.kind}`, m as ModelClass);
+    const m = value as unknown as Partial<ModelClass> | undefined;
+    if (typeof value === 'function' && typeof m?.apiVersion === 'string' && typeof m.kind === 'string') models.set(`${m.apiVersion}/${m.kind}`, m as ModelClass);
   }
 }
 

@@ -4,8 +4,9 @@ import { ClusterManager } from '../upstream/cluster.js';
 import { RouteTable } from './route-table.js';
 import { MeshMetrics } from '../../telemetry/mesh-metrics.js';
 
-function service(name: string, namespace = 'default'): MeshService {
-  return { key: `${name}.${namespace}`, name, namespace, port: 80, protocol: 'http', endpoints: [] };
+function service(name: string, namespace = 'default', addresses: string[] = []): MeshService {
+  const endpoints = addresses.map((address) => ({ address, host: address.slice(0, address.lastIndexOf(':')), port: Number(address.slice(address.lastIndexOf(':') + 1)), labels: {} }));
+  return { key: `${name}.${namespace}`, name, namespace, port: 80, protocol: 'http', endpoints };
 }
 
 function match(path: RouteMatch['path'], extra: Partial<RouteMatch> = {}): RouteMatch {
@@ -17,7 +18,7 @@ function rule(name: string, matches: RouteMatch[]): RouteRule {
 }
 
 function table(rules: RouteRule[]): RouteTable {
-  const services = [service('orders'), service('payments', 'billing')];
+  const services = [service('orders'), service('payments', 'billing', ['10.1.0.7:8080'])];
   const route: HttpRoute = { name: 'r', namespace: 'default', parents: [{ service: 'orders.default', port: undefined }], rules, source: 'x.yaml:1' };
   const snapshot: Snapshot = { version: 'v', services: new Map(services.map((s) => [s.key, s])), httpRoutes: [route], telemetry: [], sources: [] };
   const metrics = new MeshMetrics();
@@ -31,6 +32,12 @@ const ruleFor = (t: RouteTable, method: string, target: string, headers: string[
 };
 
 describe('route table', () => {
+  it("knows a service by its endpoints' addresses: what an app behind iptables that dials an address sends as Host", () => {
+    const t = table([]);
+    expect(t.resolve('10.1.0.7:8080')?.service.key).toBe('payments.billing');
+    expect(t.resolve('10.1.0.7:8081')).toBeUndefined();
+  });
+
   it('answers to every name form of a service, bare names only in the local namespace', () => {
     const t = table([]);
     for (const host of ['orders', 'orders:80', 'orders.default', 'orders.default.svc:80', 'orders.default.svc.cluster.local', 'ORDERS.default']) {

@@ -59,6 +59,11 @@ export type SeriesFactory = (destination: string, route: string) => RouteSeries;
 
 export class RouteTable {
   private readonly byHost = new Map<string, ServiceRoutes>();
+  /**
+   * The original destination of a call behind `meshlight iptables`: an app that dials an endpoint's
+   * `ip:port` sends it as the Host, so the address names the service (the first one listing it).
+   */
+  private readonly byAddress = new Map<string, ServiceRoutes>();
   /** Metric labels of calls to a host that is no service of the mesh. */
   readonly unknown: RouteSeries;
 
@@ -80,12 +85,13 @@ export class RouteTable {
         this.byHost.set(name, routes);
         this.byHost.set(`${name}:${svc.port}`, routes);
       }
+      for (const ep of svc.endpoints) if (!this.byAddress.has(ep.address)) this.byAddress.set(ep.address, routes);
     }
   }
 
   /** `authority` is a Host header or the authority of an absolute-form target. */
   resolve(authority: string): ServiceRoutes | undefined {
-    return this.byHost.get(authority) ?? this.byHost.get(authority.toLowerCase());
+    return this.byHost.get(authority) ?? this.byHost.get(authority.toLowerCase()) ?? this.byAddress.get(authority);
   }
 }
 
