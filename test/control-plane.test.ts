@@ -308,7 +308,7 @@ describe('control plane: bad input and readiness', () => {
   it('bad flags exit 2 with one line', async () => {
     const noConfig = await cli(['control-plane']);
     expect(noConfig.code).toBe(2);
-    expect(noConfig.stderr).toMatch(/--config DIR is required/);
+    expect(noConfig.stderr).toMatch(/--config DIR or --kubernetes is required/);
     const badAddress = await cli(['proxy', '--control-plane', 'nowhere']);
     expect(badAddress.code).toBe(2);
     expect(badAddress.stderr).toMatch(/--control-plane must be HOST:PORT/);

@@ -4,7 +4,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { Server } from 'node:http';
 import type { Logger } from '../../src/diagnostics.js';
 import { meshControl, type ConfigRequest, type ConfigResponse, type TelemetryReport } from '../proto/index.js';
-import { ConfigStore } from './config-store.js';
+import { ConfigStore, type ConfigFeed } from './config-store.js';
 import { createApiServer, type GraphHandler } from './http-api.js';
 import { ControlPlaneMetrics } from './metrics.js';
 import { SidecarStream, type SidecarStatus } from './push.js';
@@ -12,7 +12,8 @@ import { listen } from '../../src/proxy/listeners/listen.js';
 import { withSharedResourceEncoding } from './response-encoding.js';
 
 export interface ControlPlaneOptions {
-  readonly configPath: string;
+  /** Where the config comes from: the --config directory, the cluster, or both. */
+  readonly feeds: readonly ConfigFeed[];
   readonly bindAddress: string;
   readonly grpcPort: number;
   readonly httpPort: number;
@@ -39,7 +40,7 @@ export class ControlPlane {
   private httpServer: Server | undefined;
 
   constructor(private readonly opts: ControlPlaneOptions) {
-    this.store = new ConfigStore(opts.configPath, opts.log, () => this.pushAll());
+    this.store = new ConfigStore(opts.feeds, opts.log, () => this.pushAll());
     this.metrics = new ControlPlaneMetrics({ connectedSidecars: () => this.streams.size, configRejected: () => this.store.rejected.length > 0 });
   }
 

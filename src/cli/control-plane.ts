@@ -1,6 +1,7 @@
 // `meshlight control-plane`: flags -> ControlPlane; signals -> stop.
 import { createLogger, LOG_LEVELS, type LogLevel } from '../diagnostics.js';
 import { ControlPlane } from '../../control-plane/src/control-plane.js';
+import { FileFeed, type ConfigFeed } from '../../control-plane/src/config-store.js';
 import { handleGraphRequest } from '../../control-plane/src/graph/api.js';
 import { PrometheusGraph } from '../../control-plane/src/graph/prometheus.js';
 import type { GraphSource } from '../../control-plane/src/graph/types.js';
@@ -10,6 +11,8 @@ import { durationFlag, helpText, parseFlags, portFlag, stringFlag, UsageError, t
 
 const FLAGS: FlagSpecs = {
   config: { type: 'string', help: 'route YAML directory (or file), watched: valid changes are pushed to the sidecars they affect' },
+  kubernetes: { type: 'boolean', help: 'also take config from the cluster (in-cluster credentials, else $KUBECONFIG or ~/.kube/config): Services, EndpointSlices, HTTPRoutes, meshlight.dev kinds' },
+  kubeconfig: { type: 'string', help: 'as --kubernetes, with this kubeconfig file' },
   'grpc-port': { type: 'string', help: 'gRPC: config streams and telemetry reports from the sidecars', default: '15010' },
   'http-port': { type: 'string', help: 'HTTP: /api/v1/graph, /api/v1/sidecars, /metrics, Grafana node-graph API', default: '15014' },
   'bind-address': { type: 'string', help: 'address both ports bind', default: '0.0.0.0' },
@@ -21,11 +24,13 @@ const FLAGS: FlagSpecs = {
 export async function run(argv: string[]): Promise<number> {
   const parsed = parseFlags(argv, FLAGS, false);
   if (parsed.help) {
-    process.stdout.write(helpText('meshlight control-plane --config DIR [flags]', FLAGS));
+    process.stdout.write(helpText('meshlight control-plane --config DIR | --kubernetes [flags]', FLAGS));
     return 0;
   }
   const configPath = stringFlag(parsed, 'config');
-  if (configPath === undefined) throw new UsageError('--config DIR is required');
+  const kubeconfig = stringFlag(parsed, 'kubeconfig');
+  const fromCluster = parsed.values['kubernetes'] === true || kubeconfig !== undefined;
+  if (configPath === undefined && !fromCluster) throw new UsageError('--config DIR or --kubernetes is required');
   const level = stringFlag(parsed, 'log-level')!;
   if (!(LOG_LEVELS as readonly string[]).includes(level)) throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got '${level}'`);
   const prometheusUrl = stringFlag(parsed, 'prometheus-url');
@@ -35,8 +40,19 @@ export async function run(argv: string[]): Promise<number> {
   const log = createLogger(level as LogLevel, 'meshlight[control-plane]');
   const window = prometheusUrl === undefined ? new TelemetryWindow() : undefined;
   const source: GraphSource = window ?? new PrometheusGraph(prometheusUrl!);
+  const feeds: ConfigFeed[] = configPath !== undefined ? [new FileFeed(configPath)] : [];
+  if (fromCluster) {
+    // Loaded only when asked for: the Kubernetes client is large.
+    const { ClusterFeed } = await import('../../control-plane/src/kube/cluster-feed.js');
+    try {
+      feeds.push(new ClusterFeed({ kubeconfig, log }));
+    } catch (err) {
+      log.error(`cannot use the cluster: ${(err as Error).message}`);
+      return 1;
+    }
+  }
   const cp = new ControlPlane({
-    configPath,
+    feeds,
     bindAddress: stringFlag(parsed, 'bind-address')!,
     grpcPort: portFlag(parsed, 'grpc-port')!,
     httpPort: portFlag(parsed, 'http-port')!,
