@@ -66,5 +66,7 @@ export async function run(argv: string[]): Promise<number> {
   const signal = await untilStopSignal();
   log.info(`${signal}: stopping`);
   await cp.stop();
+  // Stopped. The Kubernetes client's idle keep-alive sockets to the API server must not hold the exit.
+  setTimeout(() => process.exit(0), 200).unref();
   return 0;
 }
