@@ -2,6 +2,7 @@
 // plus typed value checks, so a bad flag is one line on stderr and exit 2.
 import { parseArgs } from 'node:util';
 import { parseDuration } from '../config/duration.js';
+import { LOG_LEVELS, type LogLevel } from '../diagnostics.js';
 
 export class UsageError extends Error {
   override readonly name = 'UsageError';
@@ -81,4 +82,11 @@ export function durationFlag(parsed: Parsed, name: string): number | undefined {
   const ms = parseDuration(v);
   if (ms === undefined) throw new UsageError(`--${name} must be a duration like 250ms, 5s or 1m, got '${v}'`);
   return ms;
+}
+
+/** `--log-level`, one of the logger's levels. */
+export function logLevelFlag(parsed: Parsed): LogLevel {
+  const v = stringFlag(parsed, 'log-level')!;
+  if (!(LOG_LEVELS as readonly string[]).includes(v)) throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got '${v}'`);
+  return v as LogLevel;
 }

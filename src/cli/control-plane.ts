@@ -1,5 +1,5 @@
 // `meshlight control-plane`: flags -> ControlPlane; signals -> stop.
-import { createLogger, LOG_LEVELS, type LogLevel } from '../diagnostics.js';
+import { createLogger, LOG_LEVELS } from '../diagnostics.js';
 import { ControlPlane } from '../../control-plane/src/control-plane.js';
 import { FileFeed, type ConfigFeed } from '../../control-plane/src/config-store.js';
 import { handleGraphRequest } from '../../control-plane/src/graph/api.js';
@@ -7,7 +7,7 @@ import { PrometheusGraph } from '../../control-plane/src/graph/prometheus.js';
 import type { GraphSource } from '../../control-plane/src/graph/types.js';
 import { TelemetryWindow } from '../../control-plane/src/graph/window.js';
 import { startOrExplain, untilStopSignal } from './serve.js';
-import { durationFlag, helpText, parseFlags, portFlag, stringFlag, UsageError, type FlagSpecs } from './args.js';
+import { durationFlag, helpText, logLevelFlag, parseFlags, portFlag, stringFlag, UsageError, type FlagSpecs } from './args.js';
 
 const FLAGS: FlagSpecs = {
   config: { type: 'string', help: 'route YAML directory (or file), watched: valid changes are pushed to the sidecars they affect' },
@@ -31,13 +31,12 @@ export async function run(argv: string[]): Promise<number> {
   const kubeconfig = stringFlag(parsed, 'kubeconfig');
   const fromCluster = parsed.values['kubernetes'] === true || kubeconfig !== undefined;
   if (configPath === undefined && !fromCluster) throw new UsageError('--config DIR or --kubernetes is required');
-  const level = stringFlag(parsed, 'log-level')!;
-  if (!(LOG_LEVELS as readonly string[]).includes(level)) throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got '${level}'`);
+  const level = logLevelFlag(parsed);
   const prometheusUrl = stringFlag(parsed, 'prometheus-url');
   if (prometheusUrl !== undefined && !/^https?:\/\/[^/]+/.test(prometheusUrl)) {
     throw new UsageError(`--prometheus-url must be an http(s) URL like http://127.0.0.1:9090, got '${prometheusUrl}'`);
   }
-  const log = createLogger(level as LogLevel, 'meshlight[control-plane]');
+  const log = createLogger(level, 'meshlight[control-plane]');
   const window = prometheusUrl === undefined ? new TelemetryWindow() : undefined;
   const source: GraphSource = window ?? new PrometheusGraph(prometheusUrl!);
   const feeds: ConfigFeed[] = configPath !== undefined ? [new FileFeed(configPath)] : [];

@@ -1,7 +1,7 @@
 // `meshlight demo` (what `npm start` runs): flags only; the mesh itself is src/demo/.
 import { runDemo } from '../demo/mesh.js';
 import { DEMO_CONFIG } from '../demo/sidecars.js';
-import { durationFlag, helpText, parseFlags, positiveIntFlag, stringFlag, UsageError, type FlagSpecs } from './args.js';
+import { durationFlag, helpText, logLevelFlag, parseFlags, positiveIntFlag, stringFlag, type FlagSpecs } from './args.js';
 import { LOG_LEVELS } from '../diagnostics.js';
 
 const FLAGS: FlagSpecs = {
@@ -17,7 +17,6 @@ export async function run(argv: string[]): Promise<number> {
     process.stdout.write(helpText('meshlight demo [flags]', FLAGS));
     return 0;
   }
-  const logLevel = stringFlag(parsed, 'log-level')!;
-  if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got '${logLevel}'`);
+  const logLevel = logLevelFlag(parsed);
   return runDemo({ durationMs: durationFlag(parsed, 'duration'), rps: positiveIntFlag(parsed, 'rps')!, logLevel, configDir: stringFlag(parsed, 'config')! });
 }

@@ -1,13 +1,13 @@
 // `meshlight proxy`: flags -> SidecarOptions; signals -> graceful drain.
 import cluster from 'node:cluster';
 import { availableParallelism } from 'node:os';
-import { createLogger, LOG_LEVELS, type LogLevel } from '../diagnostics.js';
+import { createLogger, LOG_LEVELS } from '../diagnostics.js';
 import { Sidecar, type SidecarOptions } from '../proxy/sidecar.js';
 import { runPrimary, serveWorker } from '../proxy/workers.js';
 import { startOrExplain, untilStopSignal } from './serve.js';
 import { parseAppProbes, type AppProbes } from '../proxy/listeners/app-probes.js';
 import { APP_PROBES_ENV } from '../kube/names.js';
-import { durationFlag, helpText, parseFlags, portFlag, positiveIntFlag, stringFlag, UsageError, type FlagSpecs } from './args.js';
+import { durationFlag, helpText, logLevelFlag, parseFlags, portFlag, positiveIntFlag, stringFlag, UsageError, type FlagSpecs } from './args.js';
 
 const FLAGS: FlagSpecs = {
   config: { type: 'string', help: 'route YAML: a file or a directory (watched; valid changes apply live); with --control-plane, served until its first push' },
@@ -42,12 +42,11 @@ export async function run(argv: string[]): Promise<number> {
   if (controlPlane !== undefined && !/^(\[[0-9a-fA-F:.]+\]|[^:\s/]+):\d{1,5}$/.test(controlPlane)) {
     throw new UsageError(`--control-plane must be HOST:PORT, e.g. 127.0.0.1:15010, got '${controlPlane}'`);
   }
-  const level = stringFlag(parsed, 'log-level')!;
-  if (!(LOG_LEVELS as readonly string[]).includes(level)) throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got '${level}'`);
+  const level = logLevelFlag(parsed);
   const service = stringFlag(parsed, 'service');
   const concurrency = concurrencyFlag(stringFlag(parsed, 'concurrency')!);
   const worker = cluster.isWorker ? ` worker ${cluster.worker!.id}` : '';
-  const log = createLogger(level as LogLevel, `${service !== undefined ? `meshlight[${service}]` : 'meshlight'}${worker}`);
+  const log = createLogger(level, `${service !== undefined ? `meshlight[${service}]` : 'meshlight'}${worker}`);
 
   const options: SidecarOptions = {
     configPath,

@@ -1,12 +1,12 @@
 // `meshlight webhook`: the sidecar injector (a mutating admission webhook over TLS).
 import { readFile } from 'node:fs/promises';
-import { createLogger, LOG_LEVELS, type LogLevel } from '../diagnostics.js';
+import { createLogger, LOG_LEVELS } from '../diagnostics.js';
 import { listen } from '../proxy/listeners/listen.js';
 import { createWebhookServer } from '../kube/webhook.js';
 import { PORTS } from '../kube/names.js';
 import { sidecarSettings, SIDECAR_FLAGS } from './sidecar-flags.js';
 import { untilStopSignal } from './serve.js';
-import { helpText, parseFlags, portFlag, stringFlag, UsageError, type FlagSpecs } from './args.js';
+import { helpText, logLevelFlag, parseFlags, portFlag, stringFlag, UsageError, type FlagSpecs } from './args.js';
 
 const FLAGS: FlagSpecs = {
   'tls-cert': { type: 'string', help: 'PEM certificate the API server verifies against the caBundle of the webhook configuration' },
@@ -26,9 +26,8 @@ export async function run(argv: string[]): Promise<number> {
   const certPath = stringFlag(parsed, 'tls-cert');
   const keyPath = stringFlag(parsed, 'tls-key');
   if (certPath === undefined || keyPath === undefined) throw new UsageError('--tls-cert FILE and --tls-key FILE are required (the API server calls webhooks over TLS only)');
-  const level = stringFlag(parsed, 'log-level')!;
-  if (!(LOG_LEVELS as readonly string[]).includes(level)) throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got '${level}'`);
-  const log = createLogger(level as LogLevel, 'meshlight[webhook]');
+  const level = logLevelFlag(parsed);
+  const log = createLogger(level, 'meshlight[webhook]');
   const settings = sidecarSettings(parsed);
   const [port, address] = [portFlag(parsed, 'port')!, stringFlag(parsed, 'bind-address')!];
   let server;

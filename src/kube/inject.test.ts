@@ -122,6 +122,11 @@ describe('who is injected (Istio rules)', () => {
   ])('%s', (_name, t, ns, expected) => {
     expect(decide(t, ns).inject).toBe(expected);
   });
+  test("a bare pod without app labels is its own service (kubectl run)", () => {
+    const t = injectTemplate({ metadata: { name: 'client', labels: { run: 'client' } }, spec: { containers: [{ name: 'c' }] } }, settings);
+    expect(t.spec.initContainers![1]!.args).toEqual(expect.arrayContaining(['--service', 'client']));
+    expect(t.spec.initContainers![1]!.args).not.toContain('--app-port');
+  });
   test('a hostNetwork pod never', () => {
     expect(decide({ spec: { hostNetwork: true, containers: [{ name: 'a' }] } }, undefined).inject).toBe(false);
   });

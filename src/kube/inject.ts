@@ -38,7 +38,7 @@ export function injectTemplate(t: PodTemplate, settings: SidecarSettings, worklo
     for (const c of copy.spec.containers) rewriteProbes(c, probes);
   }
   const facts: PodFacts = {
-    service: serviceOf(annotations, labels, workload ?? workloadOf(meta.generateName)),
+    service: serviceOf(annotations, labels, workload ?? workloadOf(meta.generateName) ?? meta.name),
     appPort,
     annotations,
     probes,
