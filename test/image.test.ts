@@ -1,5 +1,6 @@
 // The image, built for real: deploy/docker/Dockerfile with podman on a base made from this machine's
 // node (no registry is reachable), then run: `--help`, and a sidecar in it proxying one request.
+import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { chmod } from 'node:fs/promises';
 import { resolve } from 'node:path';
@@ -14,7 +15,8 @@ const IMAGE = 'localhost/meshlight:ci';
 /** The machine's trust store, for npm inside the build (the registry may be reached through a TLS proxy). */
 const CA_FILE = '/etc/ssl/certs/ca-certificates.crt';
 // A sandbox without a systemd user session: runc, and limits set here rather than inherited.
-const RUN = ['run', '--runtime', 'runc', '--ulimit', 'nofile=1024:1024', '--ulimit', 'nproc=1024:1024', '--network', 'host'];
+const LABEL = 'meshlight-test=image';
+const RUN = ['run', '--runtime', 'runc', '--ulimit', 'nofile=1024:1024', '--ulimit', 'nproc=1024:1024', '--network', 'host', '--label', LABEL];
 
 describe('the image (deploy/docker/Dockerfile)', () => {
   let upstream: Upstream | undefined;
@@ -22,11 +24,16 @@ describe('the image (deploy/docker/Dockerfile)', () => {
 
   beforeAll(async () => {
     if (!existsSync(PODMAN)) throw new Error('podman is missing: apt-get install -y --no-install-recommends podman runc buildah (npm test\'s pretest does this as root)');
+    // A container left by a run that died would hold its ports.
+    for (const id of (await podman(['ps', '-aq', '--filter', `label=${LABEL}`])).split('\n').filter(Boolean)) await podman(['rm', '-f', '-t', '0', id]);
     if ((await podman(['images', '-q', BASE])).trim() === '') await importNodeBase(BASE);
-    // The npm cache is mounted so that `npm ci --prefer-offline` fetches little (only the registry, as npm ci); layers are cached.
+    // The npm cache is mounted so that `npm ci --prefer-offline` fetches little (only from the registry, as
+    // npm ci does), with the machine's trust store; the build caches its layers.
+    const cache = execFileSync('npm', ['config', 'get', 'cache'], { encoding: 'utf8' }).trim();
+    const trust = existsSync(CA_FILE) ? ['-v', `${CA_FILE}:${CA_FILE}:ro`] : [];
     await podman(['build', '--runtime', 'runc', '--network', 'host', '-f', 'deploy/docker/Dockerfile', '--build-arg', `BASE=${BASE}`,
-      '--build-arg', `NPM_FLAGS=--prefer-offline --cache=/npm-cache --cafile=${CA_FILE}`, '-v', `${process.env['HOME'] ?? '/root'}/.npm:/npm-cache`,
-      '-v', `${CA_FILE}:${CA_FILE}:ro`, '-t', IMAGE, ROOT], 600_000).catch((err: Error & { stderr?: string }) => {
+      '--build-arg', `NPM_FLAGS=--prefer-offline --cache=/npm-cache${trust.length > 0 ? ` --cafile=${CA_FILE}` : ''}`, '-v', `${cache}:/npm-cache`,
+      ...trust, '-t', IMAGE, ROOT], 600_000).catch((err: Error & { stderr?: string }) => {
       throw new Error(`podman build failed: ${err.stderr?.slice(-3000) ?? err.message}`);
     });
   }, 600_000);
