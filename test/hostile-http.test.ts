@@ -479,8 +479,9 @@ describe('hostile HTTP: bodies, cut connections and clients that leave', () => {
         }
       }),
     );
+    // Every request on a connection is answered: a 304 leaves the connection open, and the proxy reuses it.
     odd = await startRawUpstream((s) =>
-      s.once('data', (d: Buffer) => {
+      s.on('data', (d: Buffer) => {
         const path = /^[A-Z]+ (\S+)/.exec(d.toString('latin1'))?.[1] ?? '';
         if (path === '/bytes') {
           // Echoes the request's x-bytes value, byte for byte, as a response header.
@@ -778,16 +779,20 @@ describe('hostile HTTP: bodies, cut connections and clients that leave', () => {
     await eventually(() => departures.requestsCut - cutBefore === 1, 3_000, 'the upstream to see the upload cut');
   });
 
-  it('a client that leaves with pipelined requests still queued: every upstream call is cut, none stays active', async () => {
+  it('a client that leaves with pipelined requests still queued: the one upstream call is cut, the queued ones never start', async () => {
     const cutBefore = departures.responsesCut;
     const w = new RawConn(proxy.outbound);
-    // The second and third answers wait behind the first, which never ends.
-    w.write('GET /endless-1 HTTP/1.1\r\nHost: drip\r\n\r\nGET /endless-2 HTTP/1.1\r\nHost: drip\r\n\r\nGET /endless-3 HTTP/1.1\r\nHost: drip\r\n\r\n');
-    expect((await w.until((d) => d.length > 3_000)).length).toBeGreaterThan(3_000);
-    await eventually(() => drip.seen.filter((r) => r.url.startsWith('/endless-')).length === 3, 3_000, 'all three at the upstream');
-    w.close();
-    await eventually(() => departures.responsesCut - cutBefore === 3, 5_000, 'the upstream to see all three cut');
+    try {
+      // The second and third wait, unread, behind the first, which never ends (the proxy reads one request at a time).
+      w.write('GET /endless-1 HTTP/1.1\r\nHost: drip\r\n\r\nGET /endless-2 HTTP/1.1\r\nHost: drip\r\n\r\nGET /endless-3 HTTP/1.1\r\nHost: drip\r\n\r\n');
+      expect((await w.until((d) => d.length > 3_000)).length).toBeGreaterThan(3_000);
+      await eventually(() => drip.seen.some((r) => r.url === '/endless-1'), 3_000, 'the first at the upstream');
+    } finally {
+      w.close();
+    }
+    await eventually(() => departures.responsesCut - cutBefore === 1, 5_000, 'the upstream to see the first cut');
     await eventually(async () => (await activeRequests(proxy.admin)) === 0, 5_000, 'no active requests in /clusters');
+    expect(drip.seen.filter((r) => r.url === '/endless-2' || r.url === '/endless-3')).toEqual([]);
   });
 
   it('clients that leave mid-request or mid-response: the upstream hears of it, nothing stays active, no descriptors leak', async () => {

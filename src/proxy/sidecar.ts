@@ -6,7 +6,7 @@ import type { Logger } from '../diagnostics.js';
 import { watchConfig, type ConfigWatcher } from './config-watch.js';
 import type { TrafficState } from './exchange.js';
 import { adminAnswer, createAdminServer, type AdminAnswer, type AdminRequest, type AdminState } from './listeners/admin.js';
-import { createProxyServer, type ProxyServer, type ServerLimits } from './listeners/http-server.js';
+import { Http1Listener, type ServerLimits } from './http1/downstream.js';
 import { listen } from './listeners/listen.js';
 import { createInboundHandler } from './listeners/inbound.js';
 import { createOutboundHandler } from './listeners/outbound.js';
@@ -50,7 +50,7 @@ export class Sidecar implements TrafficState {
   private rejected: readonly ConfigIssue[] = [];
   private listening = false;
   private readonly clusters: ClusterManager;
-  private readonly dataServers: ProxyServer[] = [];
+  private readonly dataServers: Http1Listener[] = [];
   private adminServer: Server | undefined;
   private statsServer: Server | undefined;
   private watcher: ConfigWatcher | undefined;
@@ -79,16 +79,16 @@ export class Sidecar implements TrafficState {
   private *poolStates(): Iterable<PoolState> {
     for (const c of this.plan?.clusters.values() ?? []) {
       for (const ep of c.endpoints) {
-        const { connected, running, pending } = ep.pool.stats;
+        const { connected, running, pending } = ep.pool;
         yield { service: c.name, endpoint: ep.address, connected, running, pending };
       }
     }
   }
 
   /** mesh_tcp_connections_* and the open-connections gauge: per connection, never per request. */
-  private countConnections(server: ProxyServer, labels: string): void {
+  private countConnections(listener: Http1Listener, labels: string): void {
     const mesh = this.telemetry.mesh;
-    server.on('connection', (socket) => {
+    listener.server.on('connection', (socket) => {
       this.downstreamConnections++;
       mesh.connectionOpened(labels);
       socket.once('close', () => {
@@ -122,15 +122,15 @@ export class Sidecar implements TrafficState {
       const key = serviceKey(authority, opts.namespace);
       return key === undefined ? undefined : client.discover(key);
     };
-    const outbound = createProxyServer(opts.limits, createOutboundHandler(this, current, { log: { sink: this.accessLog, reporter: 'source' }, tracing: this.tracing }, discover));
+    const outbound = new Http1Listener(opts.limits, createOutboundHandler(this, current, { log: { sink: this.accessLog, reporter: 'source' }, tracing: this.tracing }, discover));
     this.countConnections(outbound, `reporter="source",source_service="${self}"`);
     this.dataServers.push(outbound);
-    await listen(outbound, opts.ports.outbound, '127.0.0.1', 'outbound');
+    await listen(outbound.server, opts.ports.outbound, '127.0.0.1', 'outbound');
     if (opts.appPort !== undefined) {
-      const inbound = createProxyServer(opts.limits, createInboundHandler(this, current, { log: { sink: this.accessLog, reporter: 'destination' }, tracing: this.tracing }));
+      const inbound = new Http1Listener(opts.limits, createInboundHandler(this, current, { log: { sink: this.accessLog, reporter: 'destination' }, tracing: this.tracing }));
       this.countConnections(inbound, `reporter="destination",destination_service="${self}"`);
       this.dataServers.push(inbound);
-      await listen(inbound, opts.ports.inbound, opts.bindAddress, 'inbound');
+      await listen(inbound.server, opts.ports.inbound, opts.bindAddress, 'inbound');
     }
     if (opts.configPath !== undefined && this.meshClient === undefined) {
       this.watcher = await watchConfig(opts.configPath, () => {
@@ -224,12 +224,12 @@ export class Sidecar implements TrafficState {
     for (const s of this.dataServers) s.close();
     const deadline = Date.now() + drainTimeoutMs;
     while (this.inFlight > 0 && Date.now() < deadline) {
-      for (const s of this.dataServers) s.closeIdleConnections();
+      for (const s of this.dataServers) s.closeIdle();
       await new Promise((res) => setTimeout(res, 25));
     }
     const timedOut = this.inFlight > 0;
     if (timedOut) log.warn(`drain time ${drainTimeoutMs} ms passed with ${this.inFlight} requests in flight: closing them`);
-    for (const s of this.dataServers) s.closeAllConnections();
+    for (const s of this.dataServers) s.closeAll();
     for (const s of [this.adminServer, this.statsServer]) {
       s?.closeAllConnections();
       s?.close();
