@@ -350,6 +350,7 @@ export class Exchange implements RequestStream, ResponseStream, LoggedRequest, T
   }
 
   onIdleTimeout(): void {
+    this.conn.closeAfter = true; // a body that stopped mid-way cannot be skipped to the next request
     this.fail(new StreamIdleTimeoutError(`no bytes moved for ${this.conn.idleTimeoutMs} ms (stream idle timeout)`));
   }
 
