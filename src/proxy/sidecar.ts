@@ -14,11 +14,10 @@ import { buildPlan, type PlanOptions, type ProxyPlan } from './plan.js';
 import { ClusterManager } from './upstream/cluster.js';
 import { Telemetry, type PoolState } from '../telemetry/registry.js';
 import { AccessLogSink } from '../telemetry/access-log.js';
-import { Tracing } from '../telemetry/tracing.js';
+import { exportTarget, Tracing } from '../telemetry/tracing.js';
 import { selfName } from './plan.js';
 import { serviceKey } from './routing/route-table.js';
-import { MeshClient } from '../mesh-client/client.js';
-import { Reporter } from '../mesh-client/reporter.js';
+import type { MeshClient } from '../mesh-client/client.js';
 import { hostname } from 'node:os';
 
 export interface SidecarOptions extends PlanOptions {
@@ -39,7 +38,7 @@ export interface SidecarOptions extends PlanOptions {
   readonly log: Logger;
   /** The access log file; undefined: stdout. */
   readonly accessLogPath: string | undefined;
-  /** OTLP/HTTP traces endpoint; undefined: spans are kept in memory only (/traces). */
+  /** --otlp-endpoint (a traces URL or a collector's base URL); undefined: OTEL_EXPORTER_OTLP_* if set, else memory only (/traces). */
   readonly otlpEndpoint: string | undefined;
 }
 
@@ -65,7 +64,7 @@ export class Sidecar implements TrafficState {
   constructor(private readonly opts: SidecarOptions) {
     this.clusters = new ClusterManager({ connectTimeoutMs: opts.connectTimeoutMs });
     this.accessLog = new AccessLogSink(opts.accessLogPath);
-    this.tracing = new Tracing({ serviceName: selfName(opts), otlpEndpoint: opts.otlpEndpoint });
+    this.tracing = new Tracing({ serviceName: selfName(opts), target: exportTarget(opts.otlpEndpoint, process.env) });
     this.telemetry = new Telemetry({
       inFlight: () => this.inFlight,
       downstreamConnections: () => this.downstreamConnections,
@@ -117,6 +116,8 @@ export class Sidecar implements TrafficState {
       await listen(this.adminServer, opts.ports.admin, '127.0.0.1', 'admin');
     }
     if (opts.controlPlane !== undefined) await this.subscribe(opts.controlPlane);
+    // A config that samples gets its first request's span: the SDK is in before the listeners open.
+    if (this.plan !== undefined && (this.plan.trace.percentage > 0 || this.tracing.exporting)) await this.tracing.enable();
     const client = this.meshClient;
     const discover = client === undefined ? undefined : (authority: string) => {
       const key = serviceKey(authority, opts.namespace);
@@ -159,6 +160,8 @@ export class Sidecar implements TrafficState {
   /** Connects to the control plane; without a config file, waits for its first config (not ready meanwhile). */
   private async subscribe(address: string): Promise<void> {
     const { opts } = this;
+    // grpc-js and the proto loader (~13 MB resident) only for a sidecar that has a control plane.
+    const [{ MeshClient }, { Reporter }] = await Promise.all([import('../mesh-client/client.js'), import('../mesh-client/reporter.js')]);
     this.meshClient = new MeshClient({
       address,
       node: {
@@ -183,6 +186,7 @@ export class Sidecar implements TrafficState {
 
   private apply(snapshot: Snapshot): void {
     this.plan = buildPlan(snapshot, this.opts, this.clusters, this.telemetry.mesh);
+    if (this.plan.trace.percentage > 0 || this.tracing.exporting) void this.tracing.enable();
     this.rejected = [];
     const { service, namespace, log } = this.opts;
     if (service !== undefined && !snapshot.services.has(`${service}.${namespace}`)) {
