@@ -15,7 +15,7 @@ interface ReceivedSpan {
 }
 
 /** A minimal OTLP/HTTP JSON receiver: what Jaeger, Tempo or the Collector would get. */
-async function startReceiver(): Promise<{ port: number; spans: ReceivedSpan[]; server: Server }> {
+async function startReceiver(): Promise<{ port: number; spans: ReceivedSpan[]; paths: string[]; server: Server }> {
   const spans: ReceivedSpan[] = [];
   const paths: string[] = [];
   const server = createServer((req, res) => {

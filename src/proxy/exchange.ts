@@ -62,6 +62,8 @@ export class Exchange implements RequestStream, ResponseStream, LoggedRequest, T
   /** The PathPrefix the route matched, for ReplacePrefixMatch. */
   matchedPrefix = '';
   rule: CompiledRule | undefined = undefined;
+  /** The matched rule's name; `-` on the inbound side (the callee's sidecar does not know the caller's route), as in metrics. */
+  routeName: string | undefined = undefined;
   chain: FilterChain = FilterChain.EMPTY;
   cluster: Cluster | undefined = undefined;
   endpoint: EndpointState | undefined = undefined;
@@ -521,9 +523,6 @@ export class Exchange implements RequestStream, ResponseStream, LoggedRequest, T
     return this.cluster?.name;
   }
 
-  get routeName(): string | undefined {
-    return this.rule?.name;
-  }
 }
 
 function onExchangeTimeout(ex: Exchange): void {

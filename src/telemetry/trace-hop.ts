@@ -106,7 +106,7 @@ export interface FinishedHop {
 
 /** Semantic-convention attributes (HTTP, stable names), then the span ends. */
 export function endHop(span: Span, ex: FinishedHop): void {
-  if (ex.routeName !== undefined) span.updateName(`${ex.method} ${ex.routeName}`);
+  if (ex.routeName !== undefined && ex.routeName !== '-') span.updateName(`${ex.method} ${ex.routeName}`);
   span.setAttributes({
     'http.request.method': ex.method,
     'http.response.status_code': ex.status,

@@ -11,6 +11,7 @@ export function createInboundHandler(traffic: TrafficState, currentPlan: () => P
     const plan = currentPlan();
     const inbound = plan.inbound!;
     ex.series = inbound.sourceSeries(ex.source);
+    ex.routeName = '-';
     if (ex.source !== '') ex.sourceService = ex.source;
     if (plan.accessLog) ex.log = telemetry.log;
     startHop(ex, plan.trace, telemetry.tracing, 'server');
