@@ -139,6 +139,21 @@ describe('the HTTP/1.1 engine', () => {
     expect(final.endsWith('final')).toBe(true);
   });
 
+  it('keeps an HTTP/1.0 client that asks for keep-alive, and says so', async () => {
+    const w = new RawConn(proxy.outbound);
+    try {
+      w.write('GET /k1 HTTP/1.0\r\nHost: echo\r\nConnection: keep-alive\r\n\r\n');
+      const first = await w.until((d) => d.includes('"/k1"'));
+      expect(first.toLowerCase()).toContain('\r\nconnection: keep-alive\r\n');
+      w.write('GET /k2 HTTP/1.0\r\nHost: echo\r\n\r\n');
+      expect(await w.until((d) => d.includes('"/k2"'))).toContain('"/k2"');
+      await w.until(() => false, 2_000);
+      expect(w.closed).toBe(true); // the second did not ask: closed after its answer
+    } finally {
+      w.close();
+    }
+  });
+
   it('gives an HTTP/1.0 client a chunked answer as its payload, ended by the close', async () => {
     const answer = await rawExchange(proxy.outbound, 'GET /chunked HTTP/1.0\r\nHost: raw\r\n\r\n');
     expect(answer).toMatch(/^HTTP\/1\.1 200 /);

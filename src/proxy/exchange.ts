@@ -274,7 +274,7 @@ export class Exchange implements RequestStream, ResponseStream, LoggedRequest, T
     this.status = reply.status;
     this.flag = reply.flag;
     this.bytesSent = Buffer.byteLength(reply.body);
-    this.conn.write(formatLocalReply(reply, this.bytesSent, this.method === 'HEAD', this.closing()));
+    this.conn.write(formatLocalReply(reply, this.bytesSent, this.method === 'HEAD', this.connectionHeader()));
     this.conn.endAnswer();
     this.done();
   }
@@ -294,9 +294,11 @@ export class Exchange implements RequestStream, ResponseStream, LoggedRequest, T
     this.reply(errorReply(err));
   }
 
-  private closing(): boolean {
+  /** The answer's Connection line: close for the connection's last answer; keep-alive for an HTTP/1.0 client that asked for it. */
+  private connectionHeader(): string {
     if (this.traffic.draining) this.conn.closeAfter = true;
-    return this.conn.closing;
+    if (this.conn.closing) return 'connection: close\r\n';
+    return this.head.minor === 0 ? 'connection: keep-alive\r\n' : '';
   }
 
   private clearTimer(): void {
@@ -398,7 +400,7 @@ export class Exchange implements RequestStream, ResponseStream, LoggedRequest, T
     } else if (head.framing === Framing.CLOSE && this.method !== 'HEAD' && status !== 204 && status !== 304) {
       this.conn.closeAfter = true;
     }
-    const close = this.closing() ? 'connection: close\r\n' : '';
+    const close = this.connectionHeader();
     this.state = STREAMING;
     this.status = status;
     if (batched) {
