@@ -5,6 +5,7 @@ import type { ConfigIssue } from '../../config/types.js';
 import type { Telemetry } from '../../telemetry/registry.js';
 import type { Tracing } from '../../telemetry/tracing.js';
 import type { ProxyPlan } from '../plan.js';
+import { parseTarget } from '../../request-target.js';
 
 export interface AdminState {
   readonly plan: ProxyPlan | undefined;
@@ -35,11 +36,16 @@ export interface AdminAnswer {
 /** Who answers admin requests: a sidecar itself, or the --concurrency primary asking its workers (workers.ts). */
 export type AdminResponder = (req: AdminRequest) => Promise<AdminAnswer>;
 
-/** The answer every admin server gives before looking at state: read-only, and the stats port's short list. */
-export function adminRefusal(req: AdminRequest, statsOnly: boolean): AdminAnswer | undefined {
+/**
+ * Every admin server checks a request with this before looking at state: the target's URL, or the
+ * answer that refuses it (not a path, not read-only, not on the stats port's short list).
+ */
+export function adminTarget(req: AdminRequest, statsOnly: boolean): URL | AdminAnswer {
+  const url = parseTarget(req.url);
+  if (url === undefined) return text(400, 'the request target must be a path such as /metrics\n');
   if (req.method !== 'GET' && req.method !== 'HEAD') return text(405, 'admin endpoints are read-only: use GET\n');
-  if (statsOnly && !STATS_PATHS.has(new URL(req.url, 'http://admin').pathname)) return text(404, 'stats endpoints: /metrics /healthz/ready\n');
-  return undefined;
+  if (statsOnly && !STATS_PATHS.has(url.pathname)) return text(404, 'stats endpoints: /metrics /healthz/ready\n');
+  return url;
 }
 
 /** `statsOnly`: the stats port's server, serving /metrics and /healthz/ready only. */
@@ -58,9 +64,8 @@ export function serveAdmin(respond: AdminResponder): Server {
 }
 
 export async function adminAnswer(req: AdminRequest, s: AdminState, telemetry: Telemetry, tracing: Tracing, statsOnly: boolean): Promise<AdminAnswer> {
-  const refused = adminRefusal(req, statsOnly);
-  if (refused !== undefined) return refused;
-  const url = new URL(req.url, 'http://admin');
+  const url = adminTarget(req, statsOnly);
+  if (!(url instanceof URL)) return url;
   switch (url.pathname) {
     case '/metrics': {
       const { contentType, body } = await telemetry.scrape(req.accept);
