@@ -107,7 +107,8 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
         const failed = answers.find((a) => a.status !== 200);
         if (failed !== undefined) return text(503, `metrics: ${failed.body}`);
         const mine = await own.scrape(req.accept);
-        return { status: 200, type: mine.contentType, body: mergeExpositions([mine.body, ...answers.map((a) => a.body)]) };
+        const whole = (body: AdminAnswer['body']): string => (typeof body === 'string' ? body : body.join(''));
+        return { status: 200, type: mine.contentType, body: mergeExpositions([whole(mine.body), ...answers.map((a) => whole(a.body))]) };
       }
       case '/healthz/ready': {
         if (draining) return text(503, 'draining\n');

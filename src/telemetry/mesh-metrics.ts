@@ -186,10 +186,18 @@ export class MeshMetrics {
     this.tcpClosed.set(labels, (this.tcpClosed.get(labels) ?? 0) + 1);
   }
 
-  /** The exposition; it yields to the event loop every RENDER_SLICE series, so requests keep flowing meanwhile. */
-  async render(openMetrics: boolean): Promise<string> {
+  /**
+   * The exposition, in chunks of RENDER_SLICE series: one turn of the event loop each, so requests keep
+   * flowing during a scrape, and no single string or write of the whole (up to MAX_SERIES series) is made.
+   */
+  async render(openMetrics: boolean): Promise<string[]> {
     const series = [...this.all.values()];
-    const out: string[] = [];
+    const chunks: string[] = [];
+    let out: string[] = [];
+    const flush = (): void => {
+      if (out.length > 0) chunks.push(`${out.join('\n')}\n`);
+      out = [];
+    };
     const family = (name: string, type: string, help: string): void => {
       // OpenMetrics names a counter family without its _total suffix.
       out.push(`# HELP ${openMetrics && type === 'counter' ? name.replace(/_total$/, '') : name} ${help}`);
@@ -197,7 +205,10 @@ export class MeshMetrics {
     };
     const each = async (render: (s: RequestSeries) => void): Promise<void> => {
       for (let i = 0; i < series.length; i++) {
-        if (i > 0 && i % RENDER_SLICE === 0) await nextTurn();
+        if (i > 0 && i % RENDER_SLICE === 0) {
+          flush();
+          await nextTurn();
+        }
         render(series[i]!);
       }
     };
@@ -213,6 +224,7 @@ export class MeshMetrics {
     for (const [l, n] of this.tcpOpened) out.push(`mesh_tcp_connections_opened_total{${l}} ${n}`);
     family('mesh_tcp_connections_closed_total', 'counter', 'Downstream connections closed.');
     for (const [l, n] of this.tcpClosed) out.push(`mesh_tcp_connections_closed_total{${l}} ${n}`);
-    return `${out.join('\n')}\n`;
+    flush();
+    return chunks;
   }
 }

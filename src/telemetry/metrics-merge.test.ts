@@ -14,7 +14,7 @@ const line = (text: string, start: string): string | undefined => text.split('\n
 
 describe('one /metrics from many worker processes', () => {
   it('sums counters and every histogram bucket, sum and count of the same series', async () => {
-    const merged = mergeExpositions([await worker(3).render(false), await worker(4).render(false)]);
+    const merged = mergeExpositions([(await worker(3).render(false)).join(''), (await worker(4).render(false)).join('')]);
     expect(line(merged, 'mesh_requests_total{')).toMatch(/ 7$/);
     expect(line(merged, 'mesh_request_duration_seconds_bucket{') ).toMatch(/le="0.0005"} 0$/);
     expect(merged).toMatch(/mesh_request_duration_seconds_bucket\{[^}]*le="0.0025"\} 7\n/);
@@ -29,7 +29,7 @@ describe('one /metrics from many worker processes', () => {
     const a = worker(1);
     const b = worker(1);
     b.route('destination', 'a.default', 'c.default', '-').get('POST', 503, 'UF').record(0.1, 0, 0, undefined);
-    const merged = mergeExpositions([await a.render(false), await b.render(false)]).split('\n');
+    const merged = mergeExpositions([(await a.render(false)).join(''), (await b.render(false)).join('')]).split('\n');
     const uf = merged.findIndex((l) => l.startsWith('mesh_requests_total{') && l.includes('response_flags="UF"'));
     expect(merged[uf]).toMatch(/ 1$/);
     expect(merged.indexOf('# TYPE mesh_request_duration_seconds histogram')).toBeGreaterThan(uf);
@@ -54,7 +54,7 @@ describe('one /metrics from many worker processes', () => {
   });
 
   it('OpenMetrics: keeps the newest exemplar of a bucket and one # EOF, last', async () => {
-    const om = async (m: MeshMetrics): Promise<string> => `${await m.render(true)}# EOF\n`;
+    const om = async (m: MeshMetrics): Promise<string> => `${(await m.render(true)).join('')}# EOF\n`;
     const first = await om(worker(2, 'a'.repeat(32)));
     const second = await om(worker(2, 'b'.repeat(32)));
     const merged = mergeExpositions([first, second]);

@@ -67,7 +67,8 @@ function createRegistry(type: RegistryContentType, gauges: ProxyGauges): Registr
 
 export interface Scrape {
   readonly contentType: string;
-  readonly body: string;
+  /** The exposition in chunks, to be written one by one (see MeshMetrics.render). */
+  readonly body: readonly string[];
 }
 
 export class Telemetry {
@@ -96,8 +97,8 @@ export class Telemetry {
   private async render(openMetrics: boolean): Promise<Scrape> {
     if (openMetrics) {
       const own = await this.openMetrics.metrics(); // ends with `# EOF`, which must stay last
-      return { contentType: OPENMETRICS_TYPE, body: own.replace(/# EOF\n$/, `${await this.mesh.render(true)}# EOF\n`) };
+      return { contentType: OPENMETRICS_TYPE, body: [own.replace(/# EOF\n$/, ''), ...(await this.mesh.render(true)), '# EOF\n'] };
     }
-    return { contentType: PROMETHEUS_TYPE, body: `${await this.prometheus.metrics()}\n${await this.mesh.render(false)}` };
+    return { contentType: PROMETHEUS_TYPE, body: [`${await this.prometheus.metrics()}\n`, ...(await this.mesh.render(false))] };
   }
 }

@@ -1,5 +1,6 @@
 // Admin (15000, loopback only): readiness, the active config, the upstream clusters and metrics.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { formatIssue } from '../../config/load.js';
 import type { ConfigIssue } from '../../config/types.js';
 import type { Telemetry } from '../../telemetry/registry.js';
@@ -30,7 +31,8 @@ export interface AdminRequest {
 export interface AdminAnswer {
   readonly status: number;
   readonly type: string;
-  readonly body: string;
+  /** A string, or chunks written one at a time (a large /metrics). */
+  readonly body: string | readonly string[];
 }
 
 /** Who answers admin requests: a sidecar itself, or the --concurrency primary asking its workers (workers.ts). */
@@ -110,7 +112,22 @@ function json(value: unknown): AdminAnswer {
   return { status: 200, type: 'application/json', body: `${JSON.stringify(value, null, 2)}\n` };
 }
 
-function send(res: ServerResponse, status: number, type: string, body: string): void {
+function send(res: ServerResponse, status: number, type: string, body: AdminAnswer['body']): void {
+  if (typeof body !== 'string') return void sendChunks(res, status, type, body);
   res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body) });
   res.end(body);
+}
+
+/**
+ * Chunk by chunk, one per turn of the event loop and at the pace the scraper reads: a large exposition
+ * is never copied whole into one buffer, and the requests being proxied go on in between.
+ */
+async function sendChunks(res: ServerResponse, status: number, type: string, chunks: readonly string[]): Promise<void> {
+  res.writeHead(status, { 'content-type': type });
+  for (const chunk of chunks) {
+    if (res.destroyed) return;
+    if (!res.write(chunk)) await new Promise((resume) => res.once('drain', resume).once('close', resume));
+    else await nextTurn();
+  }
+  res.end();
 }
