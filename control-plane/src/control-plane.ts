@@ -15,6 +15,8 @@ import { checkReport, claimedService, nodeProblem } from './sidecar-input.js';
 
 /** Open config streams at most (a bench of 2,000 sidecars fits five times); past it a new one is refused. */
 export const MAX_STREAMS = 10_000;
+/** Requests a stream may send before its token is checked. */
+const MAX_EARLY_REQUESTS = 8;
 /**
  * Largest message a client may send (grpc-js decodes it before anything can look at it: about 0.2 s of
  * CPU for 1 MiB of numbers). A report of MAX_REPORT_EDGES edges with 30-character names is 0.6 MB.
@@ -109,13 +111,21 @@ export class ControlPlane {
         stream!.refuse(grpc.status.INTERNAL, 'internal error');
       }
     };
-    // Requests that come while the token is checked wait for it, in order.
-    call.on('data', (req: ConfigRequest) => (stream === undefined ? early.push(req) : onRequest(req)));
+    // Requests that come while the token is checked wait for it, in order (a sidecar sends one).
+    let flooded = false;
+    call.on('data', (req: ConfigRequest) => {
+      if (stream !== undefined) onRequest(req);
+      else if (early.length < MAX_EARLY_REQUESTS) early.push(req);
+      else if (!flooded) {
+        flooded = true;
+        call.emit('error', { code: grpc.status.RESOURCE_EXHAUSTED, details: 'too many requests before the token was checked' });
+      }
+    });
     call.on('end', close);
     call.on('error', close);
     call.on('cancelled', close);
     void opts.auth.authenticate(call.metadata).then((proof) => {
-      if (call.cancelled || call.destroyed) return;
+      if (call.cancelled || call.destroyed || flooded) return;
       if (!proof.ok) return call.emit('error', { code: grpc.status.UNAUTHENTICATED, details: proof.why });
       if (this.streams.size >= MAX_STREAMS) return call.emit('error', { code: grpc.status.RESOURCE_EXHAUSTED, details: `this control plane serves at most ${MAX_STREAMS} sidecars` });
       stream = new SidecarStream(call, () => this.store.views, this.metrics, opts.reportIntervalMs, opts.log, proof.service);

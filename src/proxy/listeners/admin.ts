@@ -126,8 +126,19 @@ async function sendChunks(res: ServerResponse, status: number, type: string, chu
   res.writeHead(status, { 'content-type': type });
   for (const chunk of chunks) {
     if (res.destroyed) return;
-    if (!res.write(chunk)) await new Promise((resume) => res.once('drain', resume).once('close', resume));
-    else await nextTurn();
+    if (res.write(chunk)) await nextTurn();
+    else await drained(res);
   }
   res.end();
+}
+
+/** Resolves when `res` can take more, or is closed. */
+function drained(res: ServerResponse): Promise<void> {
+  return new Promise((resume) => {
+    const done = (): void => {
+      res.off('drain', done).off('close', done);
+      resume();
+    };
+    res.on('drain', done).on('close', done);
+  });
 }
