@@ -117,7 +117,10 @@ describe('control plane: hostile input', () => {
     expect(claim.responses).toEqual([]);
     expect(claim.error?.code).toBe(grpc.status.PERMISSION_DENIED);
     expect(claim.error?.details).toMatch(/frontend\.default's/);
-    // The stderr line says a token is needed, never what any token is.
+    // Counted for the operator; never logged with what the token was.
+    const m = await cpMetrics(cp);
+    expect(sample(m, 'meshlight_cp_refused_total', { status: 'UNAUTHENTICATED' })).toBe(6);
+    expect(sample(m, 'meshlight_cp_refused_total', { status: 'PERMISSION_DENIED' })).toBe(1);
     expect(cp.output.stderr).not.toContain(TOKENS.orders);
   });
 

@@ -65,7 +65,10 @@ export class ControlPlane {
       StreamConfig: (call: grpc.ServerDuplexStream<ConfigRequest, ConfigResponse>) => this.openStream(call),
       Report: (call: grpc.ServerUnaryCall<TelemetryReport, object>, cb: grpc.sendUnaryData<object>) => {
         this.onReport(call).then(
-          (refused) => cb(refused ?? null, refused === undefined ? {} : undefined),
+          (refused) => {
+            if (refused !== undefined) this.metrics.refused.inc({ status: grpc.status[refused.code!] });
+            cb(refused ?? null, refused === undefined ? {} : undefined);
+          },
           (err: Error) => {
             opts.log.error(`report failed: ${err.stack ?? err.message}`);
             cb({ code: grpc.status.INTERNAL, details: 'internal error' });
@@ -111,6 +114,11 @@ export class ControlPlane {
         stream!.refuse(grpc.status.INTERNAL, 'internal error');
       }
     };
+    /** Ends a stream that has no SidecarStream yet (that one refuses its own). */
+    const refuse = (code: grpc.status, details: string): void => {
+      this.metrics.refused.inc({ status: grpc.status[code] });
+      call.emit('error', { code, details });
+    };
     // Requests that come while the token is checked wait for it, in order (a sidecar sends one).
     let flooded = false;
     call.on('data', (req: ConfigRequest) => {
@@ -118,7 +126,7 @@ export class ControlPlane {
       else if (early.length < MAX_EARLY_REQUESTS) early.push(req);
       else if (!flooded) {
         flooded = true;
-        call.emit('error', { code: grpc.status.RESOURCE_EXHAUSTED, details: 'too many requests before the token was checked' });
+        refuse(grpc.status.RESOURCE_EXHAUSTED, 'too many requests before the token was checked');
       }
     });
     call.on('end', close);
@@ -126,8 +134,8 @@ export class ControlPlane {
     call.on('cancelled', close);
     void opts.auth.authenticate(call.metadata).then((proof) => {
       if (call.cancelled || call.destroyed || flooded) return;
-      if (!proof.ok) return call.emit('error', { code: grpc.status.UNAUTHENTICATED, details: proof.why });
-      if (this.streams.size >= MAX_STREAMS) return call.emit('error', { code: grpc.status.RESOURCE_EXHAUSTED, details: `this control plane serves at most ${MAX_STREAMS} sidecars` });
+      if (!proof.ok) return refuse(grpc.status.UNAUTHENTICATED, proof.why);
+      if (this.streams.size >= MAX_STREAMS) return refuse(grpc.status.RESOURCE_EXHAUSTED, `this control plane serves at most ${MAX_STREAMS} sidecars`);
       stream = new SidecarStream(call, () => this.store.views, this.metrics, opts.reportIntervalMs, opts.log, proof.service);
       this.streams.add(stream);
       for (const req of early.splice(0)) onRequest(req);

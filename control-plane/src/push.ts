@@ -72,6 +72,7 @@ export class SidecarStream {
   refuse(code: grpc.status, details: string): void {
     if (this.refused) return;
     this.refused = true;
+    this.metrics.refused.inc({ status: grpc.status[code] });
     this.call.emit('error', { code, details });
   }
 
