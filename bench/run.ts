@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseFlags, helpText, UsageError } from '../src/cli/args.js';
+import { evaluateGoals, goalsTable, type Figures } from './goals.js';
 import { runOpenLoop, runWrk, writeWrkScript, type LoadResult } from './load.js';
 import { cpuMs, rssSampler, withDescendants } from './proc.js';
 import { LOAD_CORE, have, killAll, startSink, startUpstream, targets, type Env, type Running } from './targets.js';
@@ -16,7 +17,6 @@ const FLAGS = {
   smoke: { type: 'boolean', help: 'CI: start and stop every target once with 1 s of load; checks the bench works, measures nothing' },
   targets: { type: 'string', help: 'comma-separated targets (default: all but the optional meshlight-metrics-only, meshlight-traced-all and node-floor)' },
   scenarios: { type: 'string', help: 'comma-separated subset of scenarios (default: all)' },
-  'open-loop': { type: 'string', help: 'fixed-rate generator: spin (precise, takes the load core) or sleep', default: 'spin' },
   out: { type: 'string', help: 'where the JSON goes', default: 'bench/results/latest.json' },
 } as const;
 
@@ -33,6 +33,9 @@ interface Scenario {
 }
 
 type Mode = 'full' | 'quick' | 'smoke';
+
+/** The peers meshlight is compared against; `npm run bench` installs them (test/setup/packages.mjs bench). */
+const PEERS = ['nginx', 'haproxy'];
 
 function scenarios(mode: Mode): Scenario[] {
   if (mode === 'smoke') {
@@ -53,33 +56,20 @@ function scenarios(mode: Mode): Scenario[] {
   ];
 }
 
-interface Figures {
-  rps: number;
-  p50_ms: number;
-  p90_ms: number;
-  p99_ms: number;
-  p999_ms: number;
-  /** 0 for direct (no proxy), as the JSON's shape has it; the table shows '-'. */
-  cpu_ms_per_1k: number;
-  rss_mb: number;
-  errors: number;
-  loadgen_cpu_pct: number;
-}
-
-async function load(s: Scenario, port: number, wrkScript: string, seconds: number, spin: boolean): Promise<LoadResult> {
+async function load(s: Scenario, port: number, wrkScript: string, seconds: number): Promise<LoadResult> {
   if (s.kind === 'open-loop') {
-    return runOpenLoop({ origin: `http://127.0.0.1:${port}`, path: s.path, rate: s.rate!, seconds, connections: s.connections, spin });
+    return runOpenLoop({ origin: `http://127.0.0.1:${port}`, path: s.path, rate: s.rate!, seconds, connections: s.connections }, LOAD_CORE);
   }
   // wrk's -d is whole seconds.
   return runWrk({ url: `http://127.0.0.1:${port}${s.path}`, connections: s.connections, seconds: Math.max(1, Math.round(seconds)), script: wrkScript, core: LOAD_CORE });
 }
 
-async function measure(s: Scenario, t: Running, wrkScript: string, spin: boolean): Promise<Figures> {
-  if (s.warmup > 0) await load(s, t.port, wrkScript, s.warmup, spin);
+async function measure(s: Scenario, t: Running, wrkScript: string): Promise<Figures> {
+  if (s.warmup > 0) await load(s, t.port, wrkScript, s.warmup);
   const pids = t.pids.length > 0 ? withDescendants(t.pids) : [];
   const rss = rssSampler(pids);
   const before = cpuMs(pids);
-  const r = await load(s, t.port, wrkScript, s.seconds, spin);
+  const r = await load(s, t.port, wrkScript, s.seconds);
   const cpu = cpuMs(pids) - before;
   const peak = rss.stop();
   const round = (n: number, d: number): number => Number(n.toFixed(d));
@@ -93,6 +83,7 @@ async function measure(s: Scenario, t: Running, wrkScript: string, spin: boolean
     rss_mb: pids.length > 0 ? round(peak, 1) : 0,
     errors: r.errors,
     loadgen_cpu_pct: round(r.loadgen_cpu_pct, 1),
+    ...(r.send_lag_max_ms === undefined ? {} : { loadgen_send_lag_max_ms: round(r.send_lag_max_ms, 3) }),
   };
 }
 
@@ -120,17 +111,28 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const mode: Mode = parsed.values['smoke'] === true ? 'smoke' : parsed.values['quick'] === true ? 'quick' : 'full';
-  const openLoop = parsed.values['open-loop'];
-  if (openLoop !== 'spin' && openLoop !== 'sleep') throw new UsageError(`--open-loop must be spin or sleep, got '${String(openLoop)}'`);
-  const spin = openLoop === 'spin';
   for (const tool of ['wrk', 'taskset']) {
     if (!have(tool)) {
-      process.stderr.write(`bench: needs ${tool}: apt-get install -y ${tool === 'wrk' ? 'wrk' : 'util-linux'}\n`);
+      process.stderr.write(`bench: needs ${tool}: apt-get install -y ${tool === 'wrk' ? 'wrk' : 'util-linux'} (npm run bench installs it as root)\n`);
       return 1;
     }
   }
   const nginx = have('nginx');
-  if (!nginx) process.stderr.write('bench: nginx is not installed: apt-get install -y nginx (upstream: the raw Node server; the nginx row is skipped)\n');
+  const missingPeers = PEERS.filter((p) => !have(p));
+  const peerWarning =
+    missingPeers.length === 0
+      ? undefined
+      : `!!! ${missingPeers.join(' and ')} missing: no ${missingPeers.join(' or ')} row${nginx ? '' : ', the upstream is the raw Node fallback'}, ` +
+        `and no goal that needs ${nginx ? 'them' : 'nginx'} is measured. Install: sudo apt-get install -y --no-install-recommends ${missingPeers.join(' ')} ` +
+        '(npm run bench does it when run as root)';
+  if (peerWarning !== undefined) {
+    process.stderr.write(`bench: ${peerWarning}\n`);
+    // CI measures nothing without its peers: a run there must not pass on the fallback.
+    if (process.env['CI'] === 'true') {
+      process.stderr.write('bench: CI=true: refusing to run without every peer\n');
+      return 1;
+    }
+  }
   // This process runs the open-loop generator and the OTLP sink: on the load core, beside wrk and the upstream.
   execFileSync('taskset', ['-pc', LOAD_CORE, String(process.pid)], { stdio: 'ignore' });
 
@@ -174,7 +176,7 @@ async function main(argv: string[]): Promise<number> {
       try {
         for (const [i, s] of allScenarios.entries()) {
           process.stderr.write(` ${s.name}`);
-          results[i]!.targets[target.name] = await measure(s, running, wrkScript, spin);
+          results[i]!.targets[target.name] = await measure(s, running, wrkScript);
         }
       } finally {
         await running.stop();
@@ -190,9 +192,18 @@ async function main(argv: string[]): Promise<number> {
   process.stdout.write(table(results));
   process.stdout.write(`\n${mode} run, ${seconds.toFixed(0)} s; upstream ${nginx ? 'nginx return 200' : 'raw Node server'}; OTLP batches received by the sink: ${sink.received()}\n`);
 
+  const skipped = new Map(allTargets.filter((t) => t.skip !== undefined).map((t) => [t.name, t.skip!]));
+  const unmeasured = mode === 'smoke' ? 'a smoke run measures nothing' : nginx ? undefined : 'the upstream is the raw Node fallback, not nginx';
+  const goals = evaluateGoals(new Map(results.map((r) => [r.name, r.targets])), skipped, unmeasured);
+  process.stdout.write(`\nGoals (issue 10), read within this run:\n\n${goalsTable(goals)}`);
+  if (peerWarning !== undefined) process.stdout.write(`\n${peerWarning}\n`);
+
   const json = {
     date: new Date().toISOString(),
     mode,
+    upstream: nginx ? 'nginx' : 'raw-node',
+    missing_peers: missingPeers,
+    goals,
     scenarios: results.map((r) => ({ name: r.name, ...r.meta, targets: r.targets })),
   };
   const out = parsed.values['out'] as string;

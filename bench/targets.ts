@@ -1,6 +1,6 @@
 // What the bench measures, each started and stopped by the bench on loopback: the upstream, the OTLP sink,
-// and the targets (direct, meshlight, meshlight-c2, meshlight-2hop, nginx, http-proxy, haproxy, and the
-// optional telemetry variants meshlight-metrics-only and meshlight-traced-all, and node-floor).
+// and the targets (direct, meshlight, meshlight-c2, meshlight-2hop, nginx, http-proxy, node-l4, haproxy, and
+// the optional telemetry variants meshlight-metrics-only and meshlight-traced-all, and node-floor).
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync, openSync, closeSync } from 'node:fs';
 import http from 'node:http';
@@ -301,11 +301,13 @@ export function targets(nginxInstalled: boolean): TargetDef[] {
       },
     },
     { name: 'http-proxy', start: (env) => nodeServer(env, 'http-proxy', 'http-proxy-server.js') },
+    // Node's own limit for moving bytes: net sockets piped both ways, no HTTP.
+    { name: 'node-l4', start: (env) => nodeServer(env, 'node-l4', 'node-l4-server.js') },
     // The floor under meshlight: node:http + undici and nothing else (run when named, and by --smoke).
     { name: 'node-floor', optional: true, start: (env) => nodeServer(env, 'node-floor', 'node-floor-server.js') },
     {
       name: 'haproxy',
-      ...(haproxyInstalled ? {} : { skip: 'haproxy is not installed (optional): apt-get install -y haproxy' }),
+      ...(haproxyInstalled ? {} : { skip: 'haproxy is not installed: apt-get install -y haproxy' }),
       start: async (env) => {
         const wd = join(env.dir, 'haproxy');
         mkdirSync(wd, { recursive: true });
