@@ -87,10 +87,11 @@ export function runWrk(opts: { url: string; connections: number; seconds: number
 }
 
 /**
- * The fixed-rate generator (bench/open-loop.ts) in its own process on `core`; its CPU is read from
- * /proc/PID/stat over exactly the run (from its go to its result), in % of one core.
+ * The fixed-rate generator (bench/open-loop.ts) in its own process on `core`: its warm-up, then `begin()`
+ * (the caller starts its own readings) and the measured run. Its CPU is read from /proc/PID/stat over
+ * exactly that run (from its go to its result), in % of one core.
  */
-export function runOpenLoop(spec: LoadSpec, core: string): Promise<LoadResult> {
+export function runOpenLoop(spec: LoadSpec, core: string, begin: () => void): Promise<LoadResult> {
   return new Promise((resolve, reject) => {
     const child = spawn('taskset', ['-c', core, process.execPath, OPEN_LOOP, JSON.stringify(spec)], { stdio: ['pipe', 'pipe', 'pipe'] });
     const lines = createInterface({ input: child.stdout });
@@ -100,6 +101,7 @@ export function runOpenLoop(spec: LoadSpec, core: string): Promise<LoadResult> {
     let result: LoadResult | undefined;
     lines.on('line', (line) => {
       if (line === 'ready') {
+        begin();
         cpuBefore = cpuMs([child.pid!]);
         child.stdin.write('go\n');
         return;

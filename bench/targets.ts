@@ -94,6 +94,8 @@ export interface Env {
   dir: string;
   upstreamPort: number;
   sinkPort: number;
+  /** Node flags for every meshlight sidecar (`--cpu-prof`). */
+  nodeArgs: readonly string[];
 }
 
 const BODY = 'x'.repeat(100);
@@ -203,7 +205,7 @@ async function sidecar(env: Env, name: string, endpointPort: number, setup: Side
     name,
     'taskset',
     [
-      '-c', setup.cores ?? PROXY_CORE, process.execPath, MAIN, 'proxy',
+      '-c', setup.cores ?? PROXY_CORE, process.execPath, ...env.nodeArgs, MAIN, 'proxy',
       '--config', join(wd, 'config'),
       '--outbound-port', String(outbound),
       '--inbound-port', String(inbound),
