@@ -101,9 +101,11 @@ export function evaluateGoals(results: Results, missing: ReadonlyMap<string, str
       }
       figures.push(f);
     }
-    const { value, detail } = g.value(figures);
+    const { value: exact, detail } = g.value(figures);
+    // Judged on the value as shown (0.3 / 0.2 is 1.5000000000000002 in floating point).
+    const value = exact === null ? null : Number(exact.toFixed(3));
     const held = value === null ? null : g.op === '>=' ? value >= g.limit : value <= g.limit;
-    return { goal: g.goal, value: value === null ? null : Number(value.toFixed(3)), limit, held, detail };
+    return { goal: g.goal, value, limit, held, detail };
   });
 }
 
