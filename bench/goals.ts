@@ -60,7 +60,8 @@ function added(key: 'p50_ms' | 'p99_ms'): GoalDef['value'] {
   return ([mesh, nginx, direct]) => {
     const ours = mesh![key] - direct![key];
     const theirs = nginx![key] - direct![key];
-    const detail = `+${fmt(ours, 3)} ms / +${fmt(theirs, 3)} ms (direct ${fmt(direct![key], 3)} ms)`;
+    const signed = (n: number): string => `${n >= 0 ? '+' : ''}${fmt(n, 3)} ms`;
+    const detail = `${signed(ours)} / ${signed(theirs)} (direct ${fmt(direct![key], 3)} ms)`;
     // nginx adding nothing measurable leaves no ratio to read, not a pass or a fail.
     return { value: theirs > 0 ? ours / theirs : null, detail: theirs > 0 ? detail : `${detail}: nginx added nothing measurable` };
   };

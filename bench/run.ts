@@ -204,7 +204,7 @@ async function main(argv: string[]): Promise<number> {
       process.stderr.write(`bench: ${target.name}:`);
       const running = await target.start(env);
       try {
-        if (mode !== 'smoke') process.stderr.write(` warm-up ${await warmUp(running.port, wrkScript, mode === 'quick' ? 8 : 15)} s,`);
+        if (mode !== 'smoke') process.stderr.write(` warm-up ${await warmUp(running.port, wrkScript, mode === 'quick' ? 15 : 30)} s,`);
         for (const [i, s] of allScenarios.entries()) {
           process.stderr.write(` ${s.name}`);
           results[i]!.targets[target.name] = await measure(s, running, wrkScript);
