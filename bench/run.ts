@@ -150,9 +150,9 @@ async function main(argv: string[]): Promise<number> {
   const peerWarning =
     missingPeers.length === 0
       ? undefined
-      : `!!! ${missingPeers.join(' and ')} missing: no ${missingPeers.join(' or ')} row${nginx ? '' : ', the upstream is the raw Node fallback'}, ` +
-        `and no goal that needs ${nginx ? 'them' : 'nginx'} is measured. Install: sudo apt-get install -y --no-install-recommends ${missingPeers.join(' ')} ` +
-        '(npm run bench does it when run as root)';
+      : `!!! ${missingPeers.join(' and ')} missing: no ${missingPeers.join(' or ')} row` +
+        (nginx ? '' : ', the upstream is the raw Node fallback, and no goal is measured') +
+        `. Install: sudo apt-get install -y --no-install-recommends ${missingPeers.join(' ')} (npm run bench does it when run as root)`;
   if (peerWarning !== undefined) {
     process.stderr.write(`bench: ${peerWarning}\n`);
     // CI measures nothing without its peers: a run there must not pass on the fallback.

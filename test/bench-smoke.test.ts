@@ -1,7 +1,9 @@
+import { execFile } from 'node:child_process';
 import { mkdtemp, readFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { runCli } from './helpers/processes.js';
 
@@ -42,6 +44,39 @@ describe('npm run bench (smoke: the bench works, never a timing)', () => {
       }
     }
   }, 90_000);
+
+  it('says loudly when a peer is missing, measures no goal on the fallback upstream, and refuses under CI=true', async () => {
+    // nginx and haproxy hidden from this one run: a private mount namespace with an empty /usr/sbin.
+    if (process.getuid?.() !== 0 || !existsSync('/usr/bin/unshare')) {
+      if (process.env['CI'] === 'true') throw new Error('needs root and unshare (util-linux) to hide nginx and haproxy from the bench');
+      process.stderr.write('bench-smoke: not root: the missing-peer check is not run\n');
+      return;
+    }
+    const out = join(await mkdtemp(join(tmpdir(), 'meshlight-bench-')), 'nopeer.json');
+    // The bench in that namespace, to completion: exit code and output.
+    const hidden = (ci: string): Promise<{ code: number; stdout: string; stderr: string }> =>
+      promisify(execFile)('unshare', ['-m', 'sh', '-c', 'mount -t tmpfs none /usr/sbin && exec "$0" "$@"', process.execPath, BENCH, '--smoke', '--targets', 'direct,nginx,haproxy', '--out', out], {
+        env: { ...process.env, CI: ci },
+      }).then(
+        (r) => ({ code: 0, ...r }),
+        (err: { code: number; stdout: string; stderr: string }) => ({ code: err.code, stdout: err.stdout, stderr: err.stderr }),
+      );
+    const loud = '!!! nginx and haproxy missing: no nginx or haproxy row, the upstream is the raw Node fallback, and no goal is measured. Install: sudo apt-get install -y --no-install-recommends nginx haproxy';
+    const refused = await hidden('true');
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain(loud);
+    expect(refused.stderr).toContain('CI=true: refusing to run without every peer');
+    expect(existsSync(out)).toBe(false);
+
+    const warned = await hidden('');
+    expect(warned.code).toBe(0);
+    expect(warned.stderr).toContain(loud);
+    expect(warned.stdout).toContain(loud);
+    const json = JSON.parse(await readFile(out, 'utf8')) as { upstream: string; missing_peers: string[]; scenarios: { targets: Record<string, unknown> }[] };
+    expect(json.upstream).toBe('raw-node');
+    expect(json.missing_peers).toEqual(['nginx', 'haproxy']);
+    expect(Object.keys(json.scenarios[0]!.targets)).toEqual(['direct']);
+  }, 60_000);
 
   it('control-plane: connects simulated sidecars to a real control plane, pushes a route change, and all of them ACK it', async () => {
     const out = join(await mkdtemp(join(tmpdir(), 'meshlight-bench-')), 'control-plane.json');
