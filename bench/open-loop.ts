@@ -37,6 +37,9 @@ export interface OpenLoopResult {
   send_lag_max_ms: number;
 }
 
+/** As wrk's --timeout in bench/load.ts. */
+const ANSWER_TIMEOUT_S = 5;
+
 interface ClockData {
   startNs: number;
   intervalNs: number;
@@ -62,7 +65,7 @@ function clock({ startNs, intervalNs, total }: ClockData): void {
 class Connections {
   private readonly idle: Conn[] = [];
   private readonly waiting: number[] = [];
-  private open = 0;
+  private readonly all = new Set<Conn>();
   /** Where each answer goes: request i, and whether it was a 200 (set per run). */
   finish: (i: number, ok: boolean) => void = () => {};
   constructor(
@@ -72,7 +75,7 @@ class Connections {
   ) {}
 
   send(i: number): void {
-    const conn = this.idle.pop() ?? (this.open < this.max ? this.connect() : undefined);
+    const conn = this.idle.pop() ?? (this.all.size < this.max ? this.connect() : undefined);
     if (conn === undefined) this.waiting.push(i);
     else conn.send(i, this.request);
   }
@@ -85,7 +88,7 @@ class Connections {
   }
 
   closed(conn: Conn): void {
-    this.open--;
+    this.all.delete(conn);
     const at = this.idle.indexOf(conn);
     if (at !== -1) this.idle.splice(at, 1);
     const next = this.waiting.shift();
@@ -93,12 +96,15 @@ class Connections {
   }
 
   private connect(): Conn {
-    this.open++;
-    return new Conn(net.connect(this.port, '127.0.0.1'), this);
+    const conn = new Conn(net.connect(this.port, '127.0.0.1'), this);
+    this.all.add(conn);
+    return conn;
   }
 
-  close(): void {
-    for (const c of this.idle) c.socket.destroy();
+  /** Closes the idle connections, or with `all` every one (abandoning what is in flight). */
+  close(all = false): void {
+    if (all) this.waiting.length = 0;
+    for (const c of all ? [...this.all] : this.idle) c.abandon();
   }
 }
 
@@ -119,6 +125,12 @@ class Conn {
       if (this.current !== -1) this.done(false);
       pool.closed(this);
     });
+  }
+
+  /** Closes the connection without an answer for what it carries (already counted by the caller). */
+  abandon(): void {
+    this.current = -1;
+    this.socket.destroy();
   }
 
   send(i: number, request: Buffer): void {
@@ -174,12 +186,22 @@ async function run(spec: LoadSpec, seconds: number, pool: Connections): Promise<
   let done = 0;
   let errors = 0;
   let sent = 0;
+  const answered = new Uint8Array(total);
+  let timer: NodeJS.Timeout | undefined;
   const finished = new Promise<void>((resolve) => {
     pool.finish = (i, ok) => {
+      if (answered[i] === 1) return;
+      answered[i] = 1;
       latencies[i] = (Number(process.hrtime.bigint()) - (startNs + i * intervalNs)) / 1e6;
       if (!ok) errors++;
       if (++done === total) resolve();
     };
+    // A target that stops answering must not hang the bench: ANSWER_TIMEOUT_S after the last due time,
+    // whatever is unanswered is an error, its latency counted until now (a lower bound).
+    timer = setTimeout(() => {
+      for (let i = 0; i < total; i++) if (answered[i] === 0) pool.finish(i, false);
+      pool.close(true);
+    }, (seconds + ANSWER_TIMEOUT_S) * 1000 + 20);
   });
   const clockThread = new Worker(new URL(import.meta.url), { workerData: { startNs, intervalNs, total } satisfies ClockData });
   // Each message says request `due` is due; whatever else is due by now goes too (a late wake-up).
@@ -191,6 +213,7 @@ async function run(spec: LoadSpec, seconds: number, pool: Connections): Promise<
     }
   });
   await finished;
+  clearTimeout(timer);
   await clockThread.terminate();
   const elapsed = (Number(process.hrtime.bigint()) - startNs) / 1e9;
   lags.sort();

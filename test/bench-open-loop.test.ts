@@ -35,6 +35,25 @@ describe('the bench fixed-rate generator', () => {
     }
   }, 30_000);
 
+  it('ends on time when the target stops answering: what is unanswered 5 s after its due time is an error', async () => {
+    let n = 0;
+    // Every 10th request is never answered.
+    const up = await startUpstream('hangs', (_req, res) => {
+      if (++n % 10 !== 0) res.end('ok');
+    });
+    try {
+      const started = Date.now();
+      const r = await runOpenLoop({ port: up.port, path: '/', rate: 100, warmup: 0, seconds: 1, connections: 64 }, '0', () => {});
+      expect(r.requests).toBe(100);
+      expect(r.errors).toBe(10);
+      expect(r.p99_ms).toBeGreaterThan(4_000);
+      expect(Date.now() - started).toBeLessThan(15_000);
+    } finally {
+      up.server.closeAllConnections();
+      await up.close();
+    }
+  }, 30_000);
+
   it('counts answers other than 200, and answers it cannot read, as errors', async () => {
     let n = 0;
     const up = await startUpstream('mixed', (_req, res) => {
