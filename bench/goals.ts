@@ -13,7 +13,8 @@ export interface Figures {
   rss_mb: number;
   errors: number;
   loadgen_cpu_pct: number;
-  /** fixed-rate only: the latest any send left after its due time (the generator's own precision). */
+  /** fixed-rate only: how late sends left after their due time, median and latest (the generator's own precision). */
+  loadgen_send_lag_p50_ms?: number;
   loadgen_send_lag_max_ms?: number;
 }
 

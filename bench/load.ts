@@ -21,7 +21,8 @@ export interface LoadResult {
   errors: number;
   /** The load generator's own CPU, in % of one core. */
   loadgen_cpu_pct: number;
-  /** Open loop only: the latest any send left after its due time, in ms. */
+  /** Open loop only: how late sends left after their due time (median, latest), in ms. */
+  send_lag_p50_ms?: number;
   send_lag_max_ms?: number;
 }
 
@@ -119,6 +120,7 @@ export function runOpenLoop(spec: LoadSpec, core: string, begin: () => void): Pr
         p999_ms: pct(99.9),
         errors: r.errors,
         loadgen_cpu_pct: cpu / 10 / r.seconds,
+        send_lag_p50_ms: r.send_lag_p50_ms,
         send_lag_max_ms: r.send_lag_max_ms,
       };
       child.stdin.end();

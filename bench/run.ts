@@ -111,7 +111,7 @@ async function measure(s: Scenario, t: Running, wrkScript: string): Promise<Figu
     rss_mb: pids.length > 0 ? round(peak, 1) : 0,
     errors: r.errors,
     loadgen_cpu_pct: round(r.loadgen_cpu_pct, 1),
-    ...(r.send_lag_max_ms === undefined ? {} : { loadgen_send_lag_max_ms: round(r.send_lag_max_ms, 3) }),
+    ...(r.send_lag_max_ms === undefined ? {} : { loadgen_send_lag_p50_ms: round(r.send_lag_p50_ms!, 3), loadgen_send_lag_max_ms: round(r.send_lag_max_ms, 3) }),
   };
 }
 
