@@ -1,5 +1,6 @@
 // `meshlight proxy`: flags -> SidecarOptions; signals -> graceful drain.
 import cluster from 'node:cluster';
+import { readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { createLogger, LOG_LEVELS } from '../diagnostics.js';
 import { Sidecar, type SidecarOptions } from '../proxy/sidecar.js';
@@ -12,6 +13,7 @@ import { durationFlag, helpText, logLevelFlag, parseFlags, portFlag, positiveInt
 const FLAGS: FlagSpecs = {
   config: { type: 'string', help: 'route YAML: a file or a directory (watched; valid changes apply live); with --control-plane, served until its first push' },
   'control-plane': { type: 'string', help: "the control plane's gRPC address HOST:PORT (e.g. 127.0.0.1:15010): config is pushed from it" },
+  'token-file': { type: 'string', help: "a file holding this sidecar's token for the control plane (its --token-file lists it); read at every connect, so it can rotate" },
   service: { type: 'string', help: "this sidecar's service (the MeshService it fronts)" },
   namespace: { type: 'string', help: 'namespace of this sidecar: bare service names resolve in it', default: 'default' },
   'app-port': { type: 'string', help: 'the app port inbound calls go to (127.0.0.1:PORT); no inbound listener without it' },
@@ -24,7 +26,9 @@ const FLAGS: FlagSpecs = {
   'connect-timeout': { type: 'string', help: 'upstream connect timeout', default: '10s' },
   'request-headers-timeout': { type: 'string', help: 'time a client has to send a request head (408 after)', default: '10s' },
   'max-request-headers-kb': { type: 'string', help: 'largest request head accepted (431 above)', default: '60' },
-  'otlp-endpoint': { type: 'string', help: 'OTLP/HTTP traces URL, e.g. http://127.0.0.1:4318/v1/traces (default: recent spans in memory, /traces)' },
+  'max-request-headers': { type: 'string', help: 'most header fields in a request head (431 above)', default: '100' },
+  'stream-idle-timeout': { type: 'string', help: "a request or response whose body moves no byte this long is cut (408 SI before the answer)", default: '5m' },
+  'otlp-endpoint': { type: 'string', help: "OTLP/HTTP: a collector's base URL (http://127.0.0.1:4318 sends to /v1/traces) or a full traces URL (default: OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT, else recent spans in memory, /traces)" },
   'access-log': { type: 'string', help: 'access log file, one JSON line per request (default stdout); SIGUSR1 reopens it' },
   'log-level': { type: 'string', help: `diagnostics on stderr: ${LOG_LEVELS.join('|')}`, default: 'info' },
   concurrency: { type: 'string', help: 'worker processes sharing the outbound and inbound ports, or auto (one per core); one /metrics for all', default: '1' },
@@ -42,6 +46,8 @@ export async function run(argv: string[]): Promise<number> {
   if (controlPlane !== undefined && !/^(\[[0-9a-fA-F:.]+\]|[^:\s/]+):\d{1,5}$/.test(controlPlane)) {
     throw new UsageError(`--control-plane must be HOST:PORT, e.g. 127.0.0.1:15010, got '${controlPlane}'`);
   }
+  const tokenFile = stringFlag(parsed, 'token-file');
+  if (tokenFile !== undefined) await tokenFlag(tokenFile, controlPlane);
   const level = logLevelFlag(parsed);
   const service = stringFlag(parsed, 'service');
   const concurrency = concurrencyFlag(stringFlag(parsed, 'concurrency')!);
@@ -51,6 +57,7 @@ export async function run(argv: string[]): Promise<number> {
   const options: SidecarOptions = {
     configPath,
     controlPlane,
+    tokenFile,
     service,
     namespace: stringFlag(parsed, 'namespace')!,
     appPort: portFlag(parsed, 'app-port'),
@@ -61,8 +68,10 @@ export async function run(argv: string[]): Promise<number> {
     connectTimeoutMs: durationFlag(parsed, 'connect-timeout')!,
     limits: {
       headersTimeoutMs: durationFlag(parsed, 'request-headers-timeout')!,
-      maxHeaderBytes: positiveIntFlag(parsed, 'max-request-headers-kb')! * 1024,
+      maxHeadBytes: positiveIntFlag(parsed, 'max-request-headers-kb')! * 1024,
+      maxHeaders: positiveIntFlag(parsed, 'max-request-headers')!,
       keepAliveTimeoutMs: 60_000,
+      streamIdleTimeoutMs: durationFlag(parsed, 'stream-idle-timeout')!,
     },
     log,
     accessLogPath: stringFlag(parsed, 'access-log'),
@@ -97,9 +106,17 @@ function appProbesEnv(v: string | undefined): AppProbes | undefined {
   return probes;
 }
 
+async function tokenFlag(file: string, controlPlane: string | undefined): Promise<void> {
+  if (controlPlane === undefined) throw new UsageError('--token-file is the token for a control plane: give --control-plane too');
+  const token = await readFile(file, 'utf8').catch((err: Error) => {
+    throw new UsageError(`--token-file: ${err.message}`);
+  });
+  if (token.trim() === '') throw new UsageError(`--token-file: ${file} is empty`);
+}
+
 function otlpFlag(v: string | undefined): string | undefined {
   if (v === undefined) return undefined;
-  if (!/^https?:\/\/[^/]+/.test(v)) throw new UsageError(`--otlp-endpoint must be an http(s) URL like http://127.0.0.1:4318/v1/traces, got '${v}'`);
+  if (!/^https?:\/\/[^/]+/.test(v) || !URL.canParse(v)) throw new UsageError(`--otlp-endpoint must be an http(s) URL like http://127.0.0.1:4318, got '${v}'`);
   return v;
 }
 
