@@ -34,6 +34,9 @@ export class ClusterFeed implements ConfigFeed {
   private debounce: NodeJS.Timeout | undefined;
   private closed = false;
   private readonly retries = new Set<NodeJS.Timeout>();
+  /** Failures in a row per kind, for the backoff; a successful list resets it. */
+  private readonly attempts = new Map<string, number>();
+  private whenSynced: (() => void) | undefined;
   readonly describe: string;
 
   constructor(private readonly opts: ClusterFeedOptions) {
@@ -75,9 +78,6 @@ export class ClusterFeed implements ConfigFeed {
     for (const i of this.informers.values()) void i.start();
     return synced;
   }
-
-  private whenSynced: (() => void) | undefined;
-  private readonly attempts = new Map<string, number>();
 
   private listed(w: Watched): void {
     this.attempts.set(w.kind, 0);
