@@ -22,11 +22,9 @@ describe('two control-plane replicas', () => {
   beforeAll(async () => {
     [v1, v2] = [await startUpstream('backend-v1'), await startUpstream('backend-v2')];
     dir = await configDir({ 'backend.yaml': meshService('backend', [v1.port]) });
-    for (let i = 0; i < 2; i++) cps.push(await startControlPlane({ configDir: dir, args: ['--report-interval', '1s'] }));
+    cps.push(...(await Promise.all([0, 1].map(() => startControlPlane({ configDir: dir, args: ['--report-interval', '1s'] })))));
     balancer = await startTcpBalancer(cps.map((c) => c.grpc));
-    for (const name of ['web', 'shop', 'cart', 'mail']) {
-      sidecars.push(await startProxy({ files: {}, controlPlane: `127.0.0.1:${balancer.port}`, service: name }));
-    }
+    sidecars.push(...(await Promise.all(['web', 'shop', 'cart', 'mail'].map((service) => startProxy({ files: {}, controlPlane: `127.0.0.1:${balancer.port}`, service })))));
   }, 60_000);
 
   afterAll(async () => {
