@@ -1,9 +1,11 @@
 // Two control-plane replicas from one source of truth (the same config directory, as a ConfigMap mounted
 // in both pods) behind one address that spreads connections as a Kubernetes Service does. The sidecars
 // spread over both; one replica is killed (-9) under traffic: no request fails, its sidecars move to
-// the other, and a config change afterwards reaches every sidecar through the survivor.
+// the other, and a config change afterwards reaches every sidecar through the survivor; the graph,
+// computed from Prometheus, is whole on the survivor.
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { call, startUpstream, type Upstream } from './helpers/net.js';
+import { call, freePort, startUpstream, type Upstream } from './helpers/net.js';
+import { startPrometheus, type PrometheusProcess } from './helpers/prometheus.js';
 import { configDir, eventually, meshService, replaceFile, startControlPlane, startProxy, type ControlPlaneProcess, type ProxyProcess } from './helpers/processes.js';
 import { startTcpBalancer, type Balancer } from './helpers/tcp-balancer.js';
 
@@ -16,18 +18,23 @@ describe('two control-plane replicas', () => {
   const cps: ControlPlaneProcess[] = [];
   let balancer: Balancer;
   const sidecars: ProxyProcess[] = [];
+  let prom: PrometheusProcess;
 
   const connected = async (cp: ControlPlaneProcess) => (await (await fetch(`http://127.0.0.1:${cp.http}/api/v1/sidecars`)).json()) as Sidecars;
 
   beforeAll(async () => {
     [v1, v2] = [await startUpstream('backend-v1'), await startUpstream('backend-v2')];
     dir = await configDir({ 'backend.yaml': meshService('backend', [v1.port]) });
-    cps.push(...(await Promise.all([0, 1].map(() => startControlPlane({ configDir: dir, args: ['--report-interval', '1s'] })))));
+    const promPort = await freePort();
+    const args = ['--report-interval', '1s', '--prometheus-url', `http://127.0.0.1:${promPort}`];
+    cps.push(...(await Promise.all([0, 1].map(() => startControlPlane({ configDir: dir, args })))));
     balancer = await startTcpBalancer(cps.map((c) => c.grpc));
     sidecars.push(...(await Promise.all(['web', 'shop', 'cart', 'mail'].map((service) => startProxy({ files: {}, controlPlane: `127.0.0.1:${balancer.port}`, service })))));
+    prom = await startPrometheus(sidecars.map((s) => s.admin), { port: promPort });
   }, 60_000);
 
   afterAll(async () => {
+    await prom?.stop();
     for (const s of sidecars) await s.stop();
     for (const c of cps) await c.stop('SIGKILL');
     await balancer?.close();
@@ -63,5 +70,16 @@ describe('two control-plane replicas', () => {
     expect(sent).toBeGreaterThan(40);
     const status = await connected(cps[1]!);
     expect(status.every((s) => s.synced)).toBe(true);
+  });
+
+  test('the graph from Prometheus is whole on the surviving replica: every caller of backend', async () => {
+    const edges = async () => ((await (await fetch(`http://127.0.0.1:${cps[1]!.http}/api/v1/graph?window=30s`)).json()) as { edges: { id: string }[] }).edges.map((e) => e.id).sort();
+    const want = ['cart.default->backend.default', 'mail.default->backend.default', 'shop.default->backend.default', 'web.default->backend.default'];
+    // Prometheus counts what happens after its first scrape: keep calling while waiting.
+    await prom.scrapedOnce();
+    await eventually(async () => {
+      await Promise.all(sidecars.map((s) => call(s.outbound, 'backend')));
+      return JSON.stringify(await edges()) === JSON.stringify(want);
+    }, 20_000, 'all four edges on the survivor');
   });
 });

@@ -25,13 +25,15 @@ export interface PrometheusOptions {
   readonly labels?: readonly Readonly<Record<string, string>>[];
   /** Exemplar storage on: Prometheus 2.x asks for OpenMetrics (and so gets exemplars) only then. */
   readonly exemplars?: boolean;
+  /** Its port, when others must know the URL before it starts (e.g. a control plane's --prometheus-url). */
+  readonly port?: number;
 }
 
 /** Starts Prometheus scraping `127.0.0.1:<port>/metrics` for each port; resolves once it is ready. */
 export async function startPrometheus(adminPorts: readonly number[], opts: PrometheusOptions = {}): Promise<PrometheusProcess> {
   if (!existsSync(PROMETHEUS_BIN)) throw new Error(`Prometheus is not installed (no ${PROMETHEUS_BIN}); install it with: ${PROMETHEUS_INSTALL_HINT} (or set PROMETHEUS_BIN)`);
   const dir = await mkdtemp(join(tmpdir(), 'meshlight-prometheus-'));
-  const port = await freePort();
+  const port = opts.port ?? (await freePort());
   const targets = adminPorts.map((p, i) => `{targets: ['127.0.0.1:${p}'], labels: ${JSON.stringify(opts.labels?.[i] ?? {})}}`).join(', ');
   await writeFile(join(dir, 'prometheus.yml'), `global: {scrape_interval: 1s, scrape_timeout: 1s}\nscrape_configs:\n  - job_name: meshlight\n    static_configs: [${targets}]\n`);
   const flags = [`--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`, '--log.level=warn'];
