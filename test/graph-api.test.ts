@@ -9,6 +9,8 @@ import { handleGraphRequest } from '../control-plane/src/graph/api.js';
 import { PrometheusGraph } from '../control-plane/src/graph/prometheus.js';
 import type { GraphSource } from '../control-plane/src/graph/types.js';
 import { TelemetryWindow } from '../control-plane/src/graph/window.js';
+import { parseConfig } from '../src/config/load.js';
+import type { Snapshot } from '../src/config/types.js';
 import { freePort } from './helpers/net.js';
 
 const BOUNDS = [0.005, 0.01, 0.05, 0.1, 1];
@@ -21,10 +23,18 @@ function report(edges: Edge[]): TelemetryReport {
   return { node: null, timestamp_ms: Date.now(), period_ms: 5_000, bucket_bounds: BOUNDS, edges };
 }
 
-async function serve(source: GraphSource): Promise<{ server: Server; base: string }> {
+function snapshotOf(yaml: string): Snapshot {
+  const parsed = parseConfig([{ file: 'mesh.yaml', text: yaml }], { defaultNamespace: 'default' });
+  if (!parsed.ok) throw new Error(JSON.stringify(parsed.errors));
+  return parsed.snapshot;
+}
+
+const NOTHING_DECLARED = snapshotOf('');
+
+async function serve(source: GraphSource, snapshot = NOTHING_DECLARED): Promise<{ server: Server; base: string }> {
   const server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
-    if (!handleGraphRequest(req, res, url, source)) res.writeHead(404).end('not a graph path');
+    if (!handleGraphRequest(req, res, url, source, snapshot)) res.writeHead(404).end('not a graph path');
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return { server, base: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
@@ -123,5 +133,48 @@ describe('the graph endpoints on a real server, fed with sidecar reports', () =>
     } finally {
       await new Promise((r) => dead.server.close(r));
     }
+  });
+});
+
+describe('expected against observed: the callers each service declares laid over the calls seen', () => {
+  const window = new TelemetryWindow();
+  let served: { server: Server; base: string };
+  const service = (name: string, callers: string): string =>
+    `apiVersion: meshlight.dev/v1alpha1\nkind: MeshService\nmetadata: {name: ${name}}\nspec:\n  endpoints: [{address: 127.0.0.1:1}]\n${callers}`;
+
+  beforeAll(async () => {
+    // orders expects frontend; payments expects orders and refunds (which sent nothing); frontend declares nothing.
+    const snapshot = snapshotOf([
+      service('frontend', ''), service('orders', '  callers: [frontend]\n'), service('payments', '  callers: [orders, refunds.billing]\n'),
+    ].join('---\n'));
+    window.ingest(report([
+      edge('unknown', 'frontend.default', 10, 0, [10, 0, 0, 0, 0, 0]),
+      edge('frontend.default', 'orders.default', 10, 0, [10, 0, 0, 0, 0, 0]),
+      edge('orders.default', 'payments.default', 5, 0, [5, 0, 0, 0, 0, 0]),
+      edge('frontend.default', 'payments.default', 2, 1, [2, 0, 0, 0, 0, 0]),
+    ]));
+    served = await serve(window, snapshot);
+  });
+
+  afterAll(async () => {
+    await new Promise((r) => served.server.close(r));
+  });
+
+  it('flags an edge the callee does not declare, and adds a declared edge without traffic', async () => {
+    const { body } = await get(served.base, '/api/v1/graph');
+    const byId = new Map(body.edges.map((e: { id: string }) => [e.id, e]));
+    expect(byId.get('frontend.default->orders.default')).toMatchObject({ declared: true, unexpected: false, requests: 10 });
+    expect(byId.get('frontend.default->payments.default')).toMatchObject({ declared: false, unexpected: true, requests: 2 });
+    expect(byId.get('unknown->frontend.default')).toMatchObject({ declared: false, unexpected: false });
+    expect(byId.get('refunds.billing->payments.default')).toMatchObject({ declared: true, unexpected: false, requests: 0, rps: 0, protocol: 'http' });
+    expect(body.nodes.find((n: { id: string }) => n.id === 'refunds.billing')).toMatchObject({ service: 'refunds', namespace: 'billing', requests: 0 });
+  });
+
+  it('gives the Node Graph API the same flags, unexpected edges red and idle declared ones dashed', async () => {
+    const { body } = await get(served.base, '/api/graph/data');
+    const byId = new Map(body.edges.map((e: { id: string }) => [e.id, e]));
+    expect(byId.get('frontend.default->payments.default')).toMatchObject({ detail__unexpected: 'yes', detail__declared: 'no', color: 'red', strokeDasharray: '' });
+    expect(byId.get('refunds.billing->payments.default')).toMatchObject({ detail__unexpected: 'no', detail__declared: 'yes', strokeDasharray: '6 4' });
+    expect(byId.get('frontend.default->orders.default')).toMatchObject({ detail__declared: 'yes', color: 'gray', strokeDasharray: '' });
   });
 });

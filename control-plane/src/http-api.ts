@@ -2,11 +2,12 @@
 // (answered by `graph`, which returns false for paths that are not its own).
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { formatIssue } from '../../src/config/load.js';
+import type { Snapshot } from '../../src/config/types.js';
 import type { ConfigStore } from './config-store.js';
 import type { ControlPlaneMetrics } from './metrics.js';
 import type { SidecarStatus } from './push.js';
 
-export type GraphHandler = (req: IncomingMessage, res: ServerResponse, url: URL) => boolean;
+export type GraphHandler = (req: IncomingMessage, res: ServerResponse, url: URL, snapshot: Snapshot) => boolean;
 
 export interface ApiState {
   readonly store: ConfigStore;
@@ -26,7 +27,7 @@ const INDEX = `meshlight control plane
 export function createApiServer(state: ApiState): Server {
   return createServer((req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? '/', 'http://control-plane');
-    if (state.graph(req, res, url)) return;
+    if (state.graph(req, res, url, state.store.views.snapshot)) return;
     const method = req.method ?? 'GET';
     if (method !== 'GET' && method !== 'HEAD') return sendJson(res, 405, { error: 'read-only API: use GET' }, method);
     switch (url.pathname) {

@@ -1,8 +1,10 @@
 // The graph's HTTP endpoints on the control plane's port 15014: the topology API and the Grafana Node
 // Graph API data source. The control plane's server hands each request here first.
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Snapshot } from '../../../src/config/types.js';
 import { parseDuration } from '../../../src/config/duration.js';
 import { formatDuration } from './assemble.js';
+import { declaredCallers, withExpectations } from './expected.js';
 import { NODE_GRAPH_FIELDS, toNodeGraphData } from './grafana.js';
 import type { GraphSource } from './types.js';
 import { sendJson } from '../http-api.js';
@@ -29,8 +31,11 @@ export function parseWindow(url: URL, source: GraphSource): number | { error: st
   return ms;
 }
 
-/** Answers the graph endpoints and returns true; returns false for any other path, untouched. */
-export function handleGraphRequest(req: IncomingMessage, res: ServerResponse, url: URL, source: GraphSource): boolean {
+/**
+ * Answers the graph endpoints and returns true; returns false for any other path, untouched. `snapshot`:
+ * the config being served, whose declared callers are laid over the observed edges.
+ */
+export function handleGraphRequest(req: IncomingMessage, res: ServerResponse, url: URL, source: GraphSource, snapshot: Snapshot): boolean {
   if (!PATHS.has(url.pathname)) return false;
   const method = req.method ?? 'GET';
   if (method !== 'GET' && method !== 'HEAD') {
@@ -52,8 +57,12 @@ export function handleGraphRequest(req: IncomingMessage, res: ServerResponse, ur
     return true;
   }
   const grafana = url.pathname === '/api/graph/data';
+  const declared = declaredCallers(snapshot);
   source.graph(windowMs).then(
-    (g) => sendJson(res, 200, grafana ? toNodeGraphData(g) : g, method),
+    (observed) => {
+      const g = withExpectations(observed, declared);
+      sendJson(res, 200, grafana ? toNodeGraphData(g) : g, method);
+    },
     (err: unknown) => sendJson(res, 502, { error: `graph source failed: ${err instanceof Error ? err.message : String(err)}` }, method),
   );
   return true;

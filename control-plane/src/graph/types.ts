@@ -33,6 +33,10 @@ export interface GraphEdge extends TrafficStats {
   protocol: string;
   /** Refused by authorization policy (response flag UAEX). */
   denied: number;
+  /** The callee's MeshService lists the caller in `spec.callers`. With no requests: declared, but unused in the window. */
+  declared: boolean;
+  /** The callee lists its callers and this one is not among them. */
+  unexpected: boolean;
 }
 
 export interface Graph {
