@@ -3,13 +3,15 @@
 import * as grpc from '@grpc/grpc-js';
 import type { Server } from 'node:http';
 import type { Logger } from '../../src/diagnostics.js';
-import { meshControl, type ConfigRequest, type ConfigResponse, type TelemetryReport } from '../proto/index.js';
+import { meshControl, type ConfigRequest, type ConfigResponse, type TapBatch, type TapCommand, type TapEvent, type TapRequest, type TelemetryReport } from '../proto/index.js';
 import { ConfigStore } from './config-store.js';
 import { createApiServer, type GraphHandler } from './http-api.js';
 import { ControlPlaneMetrics } from './metrics.js';
 import { SidecarStream, type SidecarStatus } from './push.js';
 import { listen } from '../../src/proxy/listeners/listen.js';
 import { withSharedResourceEncoding } from './response-encoding.js';
+import { TapBroker } from './tap-broker.js';
+import { checkTapRequest } from './tap-http.js';
 
 export interface ControlPlaneOptions {
   readonly configPath: string;
@@ -37,9 +39,11 @@ export class ControlPlane {
     'grpc.http2.min_ping_interval_without_data_ms': 10_000,
   });
   private httpServer: Server | undefined;
+  private readonly tap: TapBroker;
 
   constructor(private readonly opts: ControlPlaneOptions) {
     this.store = new ConfigStore(opts.configPath, opts.log, () => this.pushAll());
+    this.tap = new TapBroker(opts.log);
     this.metrics = new ControlPlaneMetrics({ connectedSidecars: () => this.streams.size, configRejected: () => this.store.rejected.length > 0 });
   }
 
@@ -52,12 +56,14 @@ export class ControlPlane {
         this.onReport(call.request);
         cb(null, {});
       },
+      TapChannel: (call: grpc.ServerDuplexStream<TapBatch, TapCommand>) => this.tap.openChannel(call),
+      Tap: (call: grpc.ServerWritableStream<TapRequest, TapEvent>) => this.openTap(call),
     });
     await new Promise<void>((resolve, reject) => {
       this.grpcServer.bindAsync(`${opts.bindAddress}:${opts.grpcPort}`, grpc.ServerCredentials.createInsecure(), (err) =>
         err === null ? resolve() : reject(new Error(`cannot open the gRPC port ${opts.bindAddress}:${opts.grpcPort}: ${err.message}`)));
     });
-    this.httpServer = createApiServer({ store: this.store, metrics: this.metrics, sidecars: () => this.sidecars(), graph: opts.graph });
+    this.httpServer = createApiServer({ store: this.store, metrics: this.metrics, sidecars: () => this.sidecars(), graph: opts.graph, tap: this.tap });
     await listen(this.httpServer, opts.httpPort, opts.bindAddress, 'HTTP');
     opts.log.info(`listening: gRPC ${opts.bindAddress}:${opts.grpcPort}, HTTP ${opts.bindAddress}:${opts.httpPort}`);
   }
@@ -77,6 +83,18 @@ export class ControlPlane {
     call.on('end', close);
     call.on('error', close);
     call.on('cancelled', close);
+  }
+
+  /** `meshlight tap`: a known service's requests until its max, or until the caller cancels. */
+  private openTap(call: grpc.ServerWritableStream<TapRequest, TapEvent>): void {
+    const problem = checkTapRequest(call.request, this.store.views.snapshot);
+    if (problem !== undefined) {
+      call.emit('error', { code: grpc.status.INVALID_ARGUMENT, details: problem });
+      return;
+    }
+    const id = this.tap.watch(call.request, { ready: () => !call.writableNeedDrain, send: (e) => call.write(e), end: () => call.end() });
+    call.on('cancelled', () => this.tap.unwatch(id));
+    call.on('close', () => this.tap.unwatch(id));
   }
 
   private onReport(report: TelemetryReport): void {
@@ -103,6 +121,7 @@ export class ControlPlane {
 
   async stop(): Promise<void> {
     this.store.close();
+    this.tap.close();
     this.httpServer?.closeAllConnections();
     this.httpServer?.close();
     this.grpcServer.forceShutdown();

@@ -6,6 +6,10 @@ import type { Snapshot } from '../../src/config/types.js';
 import type { ConfigStore } from './config-store.js';
 import type { ControlPlaneMetrics } from './metrics.js';
 import type { SidecarStatus } from './push.js';
+import { loadDashboardAssets } from './dashboard-assets.js';
+import { serviceCatalog } from './service-catalog.js';
+import type { TapBroker } from './tap-broker.js';
+import { handleTapRequest } from './tap-http.js';
 
 export type GraphHandler = (req: IncomingMessage, res: ServerResponse, url: URL, snapshot: Snapshot) => boolean;
 
@@ -14,9 +18,14 @@ export interface ApiState {
   readonly metrics: ControlPlaneMetrics;
   sidecars(): SidecarStatus[];
   readonly graph: GraphHandler;
+  readonly tap: TapBroker;
 }
 
+/** What `/` answers a client that does not ask for HTML (curl): the endpoints. */
 const INDEX = `meshlight control plane
+  /                          the dashboard (in a browser)
+  /api/v1/services           the services: endpoints, declared callers, route rules with backends and weights
+  /api/v1/tap?service=NAME   live requests of a service as server-sent events (&path=/prefix &method=GET &max=N)
   /api/v1/sidecars           connected sidecars: config version, last ACK / NACK and its error
   /api/v1/config             the config being served, and why the newest files were rejected if they were
   /api/v1/graph?window=60s   the call graph: services, calls between them, rps, error rate, p50/p95/p99
@@ -25,15 +34,26 @@ const INDEX = `meshlight control plane
 `;
 
 export function createApiServer(state: ApiState): Server {
+  const assets = loadDashboardAssets();
   return createServer((req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? '/', 'http://control-plane');
     if (state.graph(req, res, url, state.store.views.snapshot)) return;
     const method = req.method ?? 'GET';
     if (method !== 'GET' && method !== 'HEAD') return sendJson(res, 405, { error: 'read-only API: use GET' }, method);
+    const asset = assets.get(url.pathname);
+    if (asset !== undefined && (url.pathname !== '/' || (req.headers.accept ?? '').includes('text/html'))) {
+      res.writeHead(200, { 'content-type': asset.type, 'content-length': asset.body.length, 'cache-control': 'no-cache' });
+      res.end(method === 'HEAD' ? undefined : asset.body);
+      return;
+    }
     switch (url.pathname) {
       case '/':
         res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' }).end(INDEX);
         return;
+      case '/api/v1/services':
+        return sendJson(res, 200, serviceCatalog(state.store.views.snapshot), method);
+      case '/api/v1/tap':
+        return handleTapRequest(res, req, url, state.tap, state.store.views.snapshot);
       case '/api/v1/sidecars':
         return sendJson(res, 200, state.sidecars(), method);
       case '/api/v1/config': {

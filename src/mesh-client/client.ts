@@ -7,6 +7,8 @@ import type { ConfigIssue, Snapshot } from '../config/types.js';
 import type { Logger } from '../diagnostics.js';
 import { meshControl, PUSH_NAMESPACE, type ConfigRequest, type ConfigResponse, type MeshControlClient, type Node } from '../../control-plane/proto/index.js';
 import type { Reporter } from './reporter.js';
+import { TAP } from '../proxy/tap.js';
+import { TapChannel } from './tap-channel.js';
 
 const BACKOFF_BASE_MS = 250;
 const BACKOFF_CAP_MS = 5_000;
@@ -41,6 +43,7 @@ export class MeshClient {
   private reportIntervalMs = 0;
   private closed = false;
   connected = false;
+  private readonly tap: TapChannel;
   private firstApplied!: () => void;
   /** Resolves once a config from the control plane is in force. */
   readonly ready = new Promise<void>((res) => (this.firstApplied = res));
@@ -52,6 +55,7 @@ export class MeshClient {
       'grpc.initial_reconnect_backoff_ms': BACKOFF_BASE_MS,
       'grpc.max_reconnect_backoff_ms': BACKOFF_CAP_MS,
     });
+    this.tap = new TapChannel(this.client, opts.node, TAP, opts.log);
   }
 
   start(): void {
@@ -78,6 +82,7 @@ export class MeshClient {
     call.cancel();
     if (this.connected) this.opts.log.warn(`control plane ${this.opts.address} lost (${why}); serving config version ${this.version || '(none)'} meanwhile`);
     this.connected = false;
+    this.tap.close();
     this.releaseWaiters();
     const delay = Math.random() * Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** this.attempt++);
     this.opts.log.debug(`reconnecting to ${this.opts.address} in ${Math.round(delay)} ms (${why})`);
@@ -87,6 +92,7 @@ export class MeshClient {
   private onResponse(res: ConfigResponse): void {
     if (!this.connected) this.opts.log.info(`control plane ${this.opts.address}: connected, offered version ${res.version_info}`);
     this.connected = true;
+    this.tap.open();
     this.attempt = 0;
     this.scheduleReports(res.report_interval_ms);
     const error = res.version_info === this.version ? undefined : this.apply(res);
@@ -174,6 +180,7 @@ export class MeshClient {
     clearTimeout(this.reconnectTimer);
     clearInterval(this.reportTimer);
     this.releaseWaiters();
+    this.tap.close();
     this.call?.cancel();
     this.client.close();
   }
