@@ -36,7 +36,7 @@ const cy = cytoscape({
     { selector: 'node[health = "bad"]', style: { 'background-color': '#d62728' } },
     { selector: 'edge', style: {
       width: 'data(width)', 'curve-style': 'bezier', 'target-arrow-shape': 'triangle', 'line-color': '#8c959f', 'target-arrow-color': '#8c959f',
-      label: 'data(label)', 'font-size': 10, color: '#3d444d', 'text-rotation': 'autorotate', 'text-background-color': '#fff',
+      label: 'data(label)', 'font-size': 10, color: '#3d444d', 'text-background-color': '#fff', 'text-wrap': 'wrap', 'text-max-width': 120,
       'text-background-opacity': 0.85, 'text-background-padding': 2,
     } },
     { selector: 'edge[?errors]', style: { 'line-color': '#e8a317', 'target-arrow-color': '#e8a317' } },
@@ -48,8 +48,8 @@ const cy = cytoscape({
 
 function edgeLabel(e) {
   if (e.requests === 0) return `no traffic · ${e.protocol}`;
-  const text = `${rps(e.rps)} rps · ${pct(e.errorRate)} err · p99 ${ms(e.p99)} ms · ${e.protocol}`;
-  return e.unexpected ? `UNEXPECTED · ${text}` : text;
+  const text = `${rps(e.rps)} rps · ${pct(e.errorRate)} err\np99 ${ms(e.p99)} ms · ${e.protocol}`;
+  return e.unexpected ? `UNEXPECTED\n${text}` : text;
 }
 
 /** The graph as the filters show it: a namespace, only failing calls (and their ends). */
@@ -92,9 +92,28 @@ function draw() {
     state.laidOut = shape;
     const roots = cy.nodes().filter((n) => n.indegree(false) === 0);
     cy.layout({ name: 'breadthfirst', directed: true, roots: roots.nonempty() ? roots : undefined, spacingFactor: 1.1, padding: 40, animate: false }).run();
+    fit();
   }
-  $('empty').hidden = nodes.length > 0;
-  $('graph').setAttribute('aria-label', `${nodes.length} services, ${edges.length} calls`);
+  const empty = $('empty');
+  empty.hidden = nodes.length > 0;
+  const filtered = state.graph.nodes.length > 0;
+  empty.querySelector('h2').textContent = filtered ? 'Nothing matches the filters' : 'No traffic yet';
+  empty.querySelector('p').hidden = filtered;
+  // What cytoscape holds, for anyone checking the picture against /api/v1/graph (the tests do).
+  const graphEl = $('graph');
+  graphEl.dataset.nodes = cy.nodes().map((n) => n.id()).sort().join(' ');
+  graphEl.dataset.edges = cy.edges().map((e) => e.id()).sort().join(' ');
+  graphEl.setAttribute('aria-label', `${nodes.length} services, ${edges.length} calls`);
+}
+
+/** The whole graph in view, but never magnified past where labels stay their normal size. */
+function fit() {
+  cy.resize();
+  cy.fit(undefined, 30);
+  if (cy.zoom() > 1.1) {
+    cy.zoom(1.1);
+    cy.center();
+  }
 }
 
 function remember(key, point) {
@@ -189,14 +208,15 @@ function tapTable() {
 
 function renderPanel() {
   const panel = $('panel');
-  const focused = document.activeElement?.dataset?.select;
+  const active = document.activeElement;
+  const focused = panel.contains(active) ? (active.id || active.dataset?.select) : undefined;
   const sel = state.selected;
   const node = sel && state.graph.nodes.find((n) => n.id === sel);
   const edge = sel && state.graph.edges.find((e) => e.id === sel);
   const tapScroll = $('tap-log')?.scrollTop;
   panel.innerHTML = node ? servicePanel(node) : edge ? edgePanel(edge) : overview();
   if (tapScroll !== undefined && $('tap-log')) $('tap-log').scrollTop = tapScroll;
-  if (focused !== undefined) panel.querySelector(`[data-select="${CSS.escape(focused)}"]`)?.focus();
+  if (focused !== undefined) (document.getElementById(focused) ?? panel.querySelector(`[data-select="${CSS.escape(focused)}"]`))?.focus();
 }
 
 function select(id) {
@@ -312,7 +332,7 @@ $('panel').addEventListener('keydown', (ev) => {
 });
 for (const id of ['namespace', 'window', 'errors-only']) $(id).addEventListener('change', () => (id === 'window' ? refresh() : (draw(), renderPanel())));
 $('filters').addEventListener('submit', (ev) => ev.preventDefault());
-window.addEventListener('resize', () => cy.resize());
+window.addEventListener('resize', fit);
 
 refresh();
 setInterval(refresh, POLL_MS);

@@ -1,14 +1,15 @@
-// `npm test`'s pretest step: the Debian packages the real-component tests start (Prometheus, wrk).
+// `npm test`'s pretest step: the Debian packages the real-component tests start (Prometheus, wrk, Chromium).
 // Installs what is missing when it can (root with apt-get); otherwise prints the exact command. It never
 // fails the run itself: a test whose component is missing fails and says why.
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 
-/** binary the tests run -> Debian package that provides it. Chromium and iptables join later. */
+/** binary the tests run -> Debian package that provides it. iptables joins later. */
 const NEEDED = [
   { binary: '/usr/bin/prometheus', pkg: 'prometheus' },
   { binary: '/usr/bin/promtool', pkg: 'prometheus' },
   { binary: '/usr/bin/wrk', pkg: 'wrk' }, // the bench's smoke run (test/bench-smoke.test.ts)
+  { binary: '/usr/bin/chromium', pkg: 'chromium' }, // the dashboard, driven by playwright-core (test/dashboard.test.ts)
 ];
 
 const missing = [...new Set(NEEDED.filter((n) => !existsSync(n.binary)).map((n) => n.pkg))];
