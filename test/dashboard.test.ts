@@ -120,7 +120,11 @@ describe('the dashboard over a real mesh', () => {
     const sidecars = (await (await fetch(`${base()}/api/v1/sidecars`)).json()) as { service: string; version: string }[];
     expect(text).toContain(sidecars.find((s) => s.service === 'orders')!.version);
     expect(text).toContain('ACK');
+    // The charts come from the control plane's history: full at once, the last step holding these calls.
     expect(await panel.locator('.chart svg').count()).toBe(3);
+    await expect.poll(() => panel.textContent()).toContain('the last 600s, one point per 30s');
+    expect((await panel.locator('.chart path').first().getAttribute('d'))!.split('L')).toHaveLength(20);
+    expect(await panel.locator('.chart figcaption').first().textContent()).toMatch(/^rate: 0\.(0[1-9]|[1-9])\d*\/s$/);
   });
 
   it('shows the live tap of the selected service', async () => {

@@ -178,3 +178,40 @@ describe('expected against observed: the callers each service declares laid over
     expect(byId.get('frontend.default->orders.default')).toMatchObject({ detail__declared: 'yes', color: 'gray', strokeDasharray: '' });
   });
 });
+
+describe('the graph history the dashboard charts draw', () => {
+  const window = new TelemetryWindow();
+  let served: { server: Server; base: string };
+
+  beforeAll(async () => {
+    const now = Date.now();
+    window.ingest(report([edge('a.default', 'b.default', 30, 3, [30, 0, 0, 0, 0, 0])]), now - 100_000);
+    window.ingest(report([edge('a.default', 'b.default', 60, 0, [0, 60, 0, 0, 0, 0])]), now - 5_000);
+    served = await serve(window);
+  });
+
+  afterAll(async () => {
+    await new Promise((r) => served.server.close(r));
+  });
+
+  it('gives one point per step, each the rate, error rate and p99 of that step', async () => {
+    const { status, body } = await get(served.base, '/api/v1/graph/history?window=5m&step=30s');
+    expect(status).toBe(200);
+    expect(body).toMatchObject({ window: '300s', step: '30s' });
+    expect(body.at).toHaveLength(10);
+    const points = body.series['a.default->b.default'];
+    expect(points).toHaveLength(10);
+    // The step ending 90 s ago holds the calls of 100 s ago; the last step the recent ones; the rest none.
+    expect(points[6]).toMatchObject({ rps: 1, errorRate: 0.1 });
+    expect(points[9]).toMatchObject({ rps: 2, errorRate: 0 });
+    expect(points[9].p99).toBeGreaterThan(5);
+    expect(points.filter((_: unknown, i: number) => i !== 6 && i !== 9).every((p: { rps: number }) => p.rps === 0)).toBe(true);
+    expect(body.series['b.default'][9]).toMatchObject({ rps: 2 });
+  });
+
+  it('refuses a history it cannot draw, saying why', async () => {
+    expect((await get(served.base, '/api/v1/graph/history?window=15m&step=5s')).body.error).toMatch(/more than 60 points/);
+    expect((await get(served.base, '/api/v1/graph/history?window=1m&step=5m')).body.error).toMatch(/step 300s is longer than the window 60s/);
+    expect((await get(served.base, '/api/v1/graph/history?step=soon')).body.error).toMatch(/^step: "soon" is not a duration/);
+  });
+});

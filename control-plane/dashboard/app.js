@@ -3,14 +3,15 @@
 import cytoscape from '/dashboard/cytoscape.mjs';
 
 const POLL_MS = 5000;
-/** Points kept per node and edge for the small charts: 10 minutes at one per poll. */
-const HISTORY = 120;
+/** The small charts: the control plane's history, refetched this often while a panel is open. */
+const HISTORY_QUERY = 'window=10m&step=30s';
+const HISTORY_MS = 30000;
 const TAP_ROWS = 200;
 
 const $ = (id) => document.getElementById(id);
 const state = {
   graph: { nodes: [], edges: [] }, sidecars: [], services: [], selected: null, laidOut: '',
-  history: new Map(), tap: null, tapRows: [], tapDropped: 0,
+  history: { series: {} }, historyAt: 0, tap: null, tapRows: [], tapDropped: 0,
 };
 
 const esc = (s) => String(s).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]);
@@ -116,11 +117,15 @@ function fit() {
   }
 }
 
-function remember(key, point) {
-  let h = state.history.get(key);
-  if (h === undefined) state.history.set(key, (h = []));
-  h.push(point);
-  if (h.length > HISTORY) h.shift();
+/** Fetches the charts' history when a panel is open and it is older than HISTORY_MS. */
+async function refreshHistory() {
+  if (!state.selected || Date.now() - state.historyAt < HISTORY_MS) return;
+  state.historyAt = Date.now();
+  try {
+    state.history = await getJson(`/api/v1/graph/history?${HISTORY_QUERY}`);
+  } catch {
+    state.history = { series: {} }; // the charts stay empty; the status line reports a dead control plane
+  }
 }
 
 function sparkline(points, pick, caption, format) {
@@ -133,14 +138,14 @@ function sparkline(points, pick, caption, format) {
 }
 
 function redBlock(stats, key) {
-  const points = state.history.get(key) ?? [];
+  const points = state.history.series[key] ?? [];
   return `<div class="stats">
     <div class="stat"><b>${rps(stats.rps)}</b><span>req/s</span></div>
     <div class="stat"><b>${pct(stats.errorRate)}</b><span>errors</span></div>
     <div class="stat"><b>${ms(stats.p99)}</b><span>p99 ms</span></div></div>
     <p class="sub">p50 ${ms(stats.p50)} ms · p95 ${ms(stats.p95)} ms · ${stats.requests} requests in the window</p>
     <div class="charts">${sparkline(points, (p) => p.rps, 'rate', (v) => `${rps(v)}/s`)}${sparkline(points, (p) => p.errorRate, 'errors', pct)}${sparkline(points, (p) => p.p99, 'p99', (v) => `${ms(v)} ms`)}</div>
-    <p class="sub muted">Charts: one point per ${POLL_MS / 1000} s since this page opened.</p>`;
+    <p class="sub muted">${state.history.window === undefined ? 'Charts: loading…' : `Charts: the last ${esc(state.history.window)}, one point per ${esc(state.history.step)}.`}</p>`;
 }
 
 function rulesTable(svc) {
@@ -220,10 +225,15 @@ function renderPanel() {
 }
 
 function select(id) {
+  const opening = !state.selected && id;
   state.selected = id || null;
   cy.elements().unselect();
   if (state.selected) cy.getElementById(state.selected).select();
   renderPanel();
+  if (opening) {
+    state.historyAt = 0;
+    refreshHistory().then(renderPanel);
+  }
 }
 
 function toggleTap(service) {
@@ -275,8 +285,7 @@ async function refresh() {
     state.graph = graph;
     state.sidecars = sidecars;
     state.services = services;
-    const t = Date.now();
-    for (const x of [...graph.nodes, ...graph.edges]) remember(x.id, { t, rps: x.rps, errorRate: x.errorRate, p99: x.p99 });
+    await refreshHistory();
     const nsSelect = $('namespace');
     const namespaces = [...new Set([...services.map((s) => s.namespace), ...graph.nodes.map((n) => n.namespace)].filter((n) => n !== ''))].sort();
     const current = nsSelect.value;

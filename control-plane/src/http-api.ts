@@ -29,6 +29,7 @@ const INDEX = `meshlight control plane
   /api/v1/sidecars           connected sidecars: config version, last ACK / NACK and its error
   /api/v1/config             the config being served, and why the newest files were rejected if they were
   /api/v1/graph?window=60s   the call graph: services, calls between them, rps, error rate, p50/p95/p99
+  /api/v1/graph/history?window=10m&step=30s   rps, error rate and p99 of every service and call, per step
   /api/health /api/graph/fields /api/graph/data   the same graph for Grafana's Node Graph API data source
   /metrics                   the control plane's own metrics
 `;

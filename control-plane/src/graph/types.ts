@@ -52,5 +52,6 @@ export interface Graph {
 export interface GraphSource {
   /** The longest window it can answer, when it has one (the in-memory source keeps 15 minutes). */
   readonly maxWindowMs?: number;
-  graph(windowMs: number): Promise<Graph>;
+  /** The window ending now, or at `endMs` (ms since the epoch) for the history the dashboard's charts draw. */
+  graph(windowMs: number, endMs?: number): Promise<Graph>;
 }
