@@ -133,6 +133,7 @@ describe('the dashboard over a real mesh', () => {
     for (let i = 0; i < 5; i++) await fromFrontend('orders', `/tapped/${i}`);
     await expect.poll(() => page.locator('#tap-rows tr').count(), { timeout: 5_000 }).toBeGreaterThanOrEqual(5);
     expect(await page.locator('#tap-rows').textContent()).toContain('/tapped/4');
+    await page.screenshot({ path: join(ARTIFACTS, 'dashboard-service-panel.png') });
     await page.locator('#tap-toggle').click();
   });
 
@@ -228,6 +229,13 @@ describe('the dashboard over a real mesh', () => {
     const tap = runCli(['tap', 'nosuch', '--control-plane', cp.address]);
     expect(await tap.exited).toBe(1);
     expect(tap.output.stderr).toMatch(/no service nosuch.default in the mesh \(known: .*orders.default/);
+    const unnamed = runCli(['tap', '--control-plane', cp.address]);
+    expect(await unnamed.exited).toBe(2);
+    expect(unnamed.output.stderr).toBe('meshlight tap: name the service to tap, e.g. meshlight tap orders\n');
+    const deadPort = await freePort();
+    const nobody = runCli(['tap', 'orders', '--control-plane', `127.0.0.1:${deadPort}`]);
+    expect(await nobody.exited).toBe(1);
+    expect(nobody.output.stderr).toMatch(new RegExp(`^meshlight tap: the control plane at 127\\.0\\.0\\.1:${deadPort} is unreachable`));
   });
 });
 

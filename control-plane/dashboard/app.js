@@ -207,8 +207,8 @@ function edgePanel(e) {
 }
 
 function tapTable() {
-  const rows = state.tapRows.map((t) => `<tr><td>${esc(new Date(t.start_ms).toISOString().slice(11, 23))}</td><td>${esc(t.direction === 'inbound' ? 'in' : 'out')}</td><td>${esc(t.method)} ${esc(t.authority)}${esc(t.path)}</td><td class="num">${t.status || '—'}</td><td class="num">${ms(t.latency_ms)}</td><td>${esc(t.flags)}</td><td title="${esc(t.trace_id)}">${esc(t.trace_id.slice(0, 8))}</td></tr>`);
-  return `<table><thead><tr><th>Time</th><th>Dir</th><th>Request</th><th class="num">Status</th><th class="num">ms</th><th>Flags</th><th>Trace</th></tr></thead><tbody id="tap-rows">${rows.join('')}</tbody></table>${state.tapDropped > 0 ? `<p class="muted">${state.tapDropped} requests not shown (too many to keep up)</p>` : ''}${rows.length === 0 ? '<p class="muted" id="tap-empty">Waiting for requests…</p>' : ''}`;
+  const rows = state.tapRows.map((t) => `<tr><td>${esc(new Date(t.start_ms).toISOString().slice(11, 23))}</td><td><span class="muted">${t.direction === 'inbound' ? 'in' : 'out'}</span> ${esc(t.method)} ${esc(t.authority)}${esc(t.path)}<br><span class="muted">trace ${esc(t.trace_id || '-')}</span></td><td class="num">${t.status || '—'}</td><td class="num">${ms(t.latency_ms)}</td><td>${esc(t.flags)}</td></tr>`);
+  return `<table><thead><tr><th>Time</th><th>Request</th><th class="num">Status</th><th class="num">ms</th><th>Flags</th></tr></thead><tbody id="tap-rows">${rows.join('')}</tbody></table>${state.tapDropped > 0 ? `<p class="muted">${state.tapDropped} requests not shown (too many to keep up)</p>` : ''}${rows.length === 0 ? '<p class="muted" id="tap-empty">Waiting for requests…</p>' : ''}`;
 }
 
 function renderPanel() {
