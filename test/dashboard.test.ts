@@ -11,6 +11,7 @@ import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { meshControl, type TapEvent } from '../control-plane/proto/index.js';
+import { sample } from './helpers/metrics-text.js';
 import { call, freePort, startUpstream, type Upstream } from './helpers/net.js';
 import { eventually, runCli, startControlPlane, startProxy, waitReady, type ControlPlaneProcess, type ProxyProcess, type Running } from './helpers/processes.js';
 
@@ -200,6 +201,8 @@ describe('the dashboard over a real mesh', () => {
     tap.on('error', () => undefined);
     await eventually(() => events.some((e) => e.notice.includes('on 1 sidecar')), 5_000, 'the tap to start');
     tap.pause(); // a reader that has stopped reading: HTTP/2 flow control backs up to the control plane
+    const cpMetrics = async (): Promise<string> => (await fetch(`${base()}/metrics`)).text();
+    expect(sample(await cpMetrics(), 'meshlight_cp_taps')).toBe(1);
     const total = 3_000;
     let next = 0;
     const statuses: number[] = [];
@@ -221,8 +224,12 @@ describe('the dashboard over a real mesh', () => {
     const { delivered, dropped } = seen();
     expect(dropped).toBeGreaterThan(0);
     expect(delivered).toBeLessThan(total);
+    const metrics = await cpMetrics();
+    expect(sample(metrics, 'meshlight_cp_tap_dropped_total')).toBeGreaterThanOrEqual(dropped);
+    expect(sample(metrics, 'meshlight_cp_tap_requests_total')).toBeGreaterThanOrEqual(delivered);
     tap.cancel();
     client.close();
+    await eventually(async () => sample(await cpMetrics(), 'meshlight_cp_taps') === 0, 5_000, 'the tap to end with its reader');
   });
 
   it('meshlight tap refuses a service the mesh does not have, naming the ones it has', async () => {

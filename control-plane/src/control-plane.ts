@@ -43,8 +43,10 @@ export class ControlPlane {
 
   constructor(private readonly opts: ControlPlaneOptions) {
     this.store = new ConfigStore(opts.configPath, opts.log, () => this.pushAll());
-    this.tap = new TapBroker(opts.log);
-    this.metrics = new ControlPlaneMetrics({ connectedSidecars: () => this.streams.size, configRejected: () => this.store.rejected.length > 0 });
+    this.metrics = new ControlPlaneMetrics({
+      connectedSidecars: () => this.streams.size, configRejected: () => this.store.rejected.length > 0, activeTaps: () => this.tap.size,
+    });
+    this.tap = new TapBroker(opts.log, this.metrics);
   }
 
   async start(): Promise<void> {

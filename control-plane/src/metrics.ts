@@ -6,6 +6,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 export interface ControlPlaneState {
   connectedSidecars(): number;
   configRejected(): boolean;
+  activeTaps(): number;
 }
 
 export class ControlPlaneMetrics {
@@ -21,6 +22,10 @@ export class ControlPlaneMetrics {
   });
   readonly reports = new Counter({ name: 'meshlight_cp_reports_total', help: 'Telemetry reports received from sidecars.', registers: [this.registry] });
   readonly reportEdges = new Counter({ name: 'meshlight_cp_report_edges_total', help: 'Edges (caller, callee) in the telemetry reports received.', registers: [this.registry] });
+  readonly tapRequests = new Counter({ name: 'meshlight_cp_tap_requests_total', help: 'Tapped requests delivered to readers (meshlight tap, the dashboard).', registers: [this.registry] });
+  readonly tapDropped = new Counter({
+    name: 'meshlight_cp_tap_dropped_total', help: 'Tapped requests dropped because a sidecar\'s tap buffer or a reader was full.', registers: [this.registry],
+  });
 
   constructor(state: ControlPlaneState) {
     collectDefaultMetrics({ register: this.registry });
@@ -31,6 +36,10 @@ export class ControlPlaneMetrics {
     new Gauge({
       name: 'meshlight_cp_config_rejected', help: '1 while the newest config on disk is invalid and the last good one is served.', registers: [this.registry],
       collect() { this.set(state.configRejected() ? 1 : 0); },
+    });
+    new Gauge({
+      name: 'meshlight_cp_taps', help: 'Taps being read (meshlight tap, the dashboard).', registers: [this.registry],
+      collect() { this.set(state.activeTaps()); },
     });
   }
 }

@@ -9,6 +9,7 @@ import type * as grpc from '@grpc/grpc-js';
 import type { Node, TapBatch, TapCommand, TapEvent, TapRequest } from '../proto/index.js';
 import { PUSH_NAMESPACE } from '../proto/index.js';
 import type { Logger } from '../../src/diagnostics.js';
+import type { ControlPlaneMetrics } from './metrics.js';
 
 /** Where one reader's events go. */
 export interface TapReader {
@@ -46,7 +47,12 @@ export class TapBroker {
   private readonly channels = new Set<SidecarChannel>();
   private readonly watches = new Map<string, Watch>();
 
-  constructor(private readonly log: Logger) {}
+  constructor(private readonly log: Logger, private readonly metrics: Pick<ControlPlaneMetrics, 'tapRequests' | 'tapDropped'>) {}
+
+  /** Taps being read. */
+  get size(): number {
+    return this.watches.size;
+  }
 
   /** A sidecar's TapChannel stream. */
   openChannel(call: grpc.ServerDuplexStream<TapBatch, TapCommand>): void {
@@ -72,15 +78,18 @@ export class TapBroker {
     const w = this.watches.get(batch.tap_id);
     if (w === undefined) return; // a stopped tap's last batch
     w.dropped += batch.dropped;
+    this.metrics.tapDropped.inc(batch.dropped);
     for (const e of batch.events) {
       if (w.request.max > 0 && w.delivered >= w.request.max) break;
       if (!w.reader.ready()) {
         w.dropped++;
+        this.metrics.tapDropped.inc();
         continue;
       }
       w.reader.send({ ...e, dropped: w.dropped });
       w.dropped = 0;
       w.delivered++;
+      this.metrics.tapRequests.inc();
     }
     if (w.request.max > 0 && w.delivered >= w.request.max) {
       this.unwatch(w.id);

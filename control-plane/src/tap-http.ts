@@ -27,6 +27,7 @@ export function handleTapRequest(res: ServerResponse, req: IncomingMessage, url:
   const problem = checkTapRequest(request, snapshot);
   if (problem !== undefined) return sendJson(res, 400, { error: problem }, 'GET');
   res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', 'x-accel-buffering': 'no' });
+  if (req.method === 'HEAD') return void res.end();
   res.flushHeaders();
   const id = broker.watch(request, {
     ready: () => !res.writableNeedDrain,
