@@ -19,9 +19,9 @@ const CHROMIUM = process.env['CHROMIUM_BIN'] ?? '/usr/bin/chromium';
 const ARTIFACTS = resolve(import.meta.dirname, '../test-artifacts');
 const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
-const service = (name: string, port: number, callers: string): string => `apiVersion: meshlight.dev/v1alpha1
+const service = (name: string, port: number, callers: string, namespace = 'default'): string => `apiVersion: meshlight.dev/v1alpha1
 kind: MeshService
-metadata: {name: ${name}}
+metadata: {name: ${name}, namespace: ${namespace}}
 spec:
   endpoints: [{address: "127.0.0.1:${port}"}]
 ${callers === '' ? '' : `  callers: [${callers}]\n`}`;
@@ -70,7 +70,8 @@ describe('the dashboard over a real mesh', () => {
     cp = await startControlPlane({
       files: {
         // orders expects frontend; payments and inventory expect orders only; inventory is never called.
-        'services.yaml': [service('frontend', 1, 'unknown'), service('orders', inbound, 'frontend'), service('payments', app.port, 'orders'), service('inventory', app.port, 'orders')].join('---\n'),
+        'services.yaml': [service('frontend', 1, 'unknown'), service('orders', inbound, 'frontend'), service('payments', app.port, 'orders'), service('inventory', app.port, 'orders'),
+          service('billing', app.port, '', 'shop')].join('---\n'),
         'routes.yaml': ROUTE,
       },
       args: ['--report-interval', '500ms'],
@@ -111,7 +112,11 @@ describe('the dashboard over a real mesh', () => {
   });
 
   it('opens a service panel on click: its RED, routes with weights, and sidecars with config version and ACK', async () => {
-    await page.locator('[data-node-id="orders.default"]').click();
+    // A click on the node where cytoscape drew it.
+    const at = await page.evaluate(() => (globalThis as unknown as { meshlight: { cy: { getElementById(id: string): { renderedPosition(): { x: number; y: number } } } } })
+      .meshlight.cy.getElementById('orders.default').renderedPosition());
+    const box = (await page.locator('#graph').boundingBox())!;
+    await page.mouse.click(box.x + at.x, box.y + at.y);
     const panel = page.locator('#panel');
     await expect.poll(() => panel.locator('h2[data-panel="service"]').textContent()).toBe('orders');
     const text = (await panel.textContent())!;
@@ -165,6 +170,13 @@ describe('the dashboard over a real mesh', () => {
     // Only the unexpected call is left (nothing failed).
     await expect.poll(() => page.locator('#graph').getAttribute('data-edges')).toBe('frontend.default->payments.default');
     await page.locator('#errors-only').uncheck();
+    // A namespace shows its services and the calls into or out of them.
+    expect((await fromFrontend('billing.shop', '/invoice')).status).toBe(200);
+    await expect.poll(() => page.locator('#graph').getAttribute('data-edges'), { timeout: 15_000 }).toContain('frontend.default->billing.shop');
+    await page.locator('#namespace').selectOption('shop');
+    expect(await page.locator('#graph').getAttribute('data-edges')).toBe('frontend.default->billing.shop');
+    expect(await page.locator('#graph').getAttribute('data-nodes')).toBe('billing.shop frontend.default');
+    await page.locator('#namespace').selectOption('');
   });
 
   it('fits a phone screen without sideways scrolling', async () => {

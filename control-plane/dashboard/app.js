@@ -47,6 +47,9 @@ const cy = cytoscape({
   ],
 });
 
+// The graph, for scripts in the browser's console (and the dashboard test, which clicks its nodes).
+globalThis.meshlight = { cy };
+
 function edgeLabel(e) {
   if (e.requests === 0) return `no traffic · ${e.protocol}`;
   const text = `${rps(e.rps)} rps · ${pct(e.errorRate)} err\np99 ${ms(e.p99)} ms · ${e.protocol}`;
