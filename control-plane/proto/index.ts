@@ -37,6 +37,7 @@ export interface ConfigResponse {
   resources: Resource[];
   report_interval_ms: number;
   resource_names: string[];
+  mesh_services: string[];
 }
 
 export interface Edge {
@@ -99,9 +100,9 @@ export interface TapBatch {
 }
 
 export type MeshControlClient = grpc.Client & {
-  StreamConfig(options?: grpc.CallOptions): grpc.ClientDuplexStream<ConfigRequest, ConfigResponse>;
-  Report(report: TelemetryReport, options: grpc.CallOptions, cb: (err: grpc.ServiceError | null) => void): grpc.ClientUnaryCall;
-  TapChannel(options?: grpc.CallOptions): grpc.ClientDuplexStream<TapBatch, TapCommand>;
+  StreamConfig(metadata?: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientDuplexStream<ConfigRequest, ConfigResponse>;
+  Report(report: TelemetryReport, metadata: grpc.Metadata, options: grpc.CallOptions, cb: (err: grpc.ServiceError | null) => void): grpc.ClientUnaryCall;
+  TapChannel(metadata?: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientDuplexStream<TapBatch, TapCommand>;
   Tap(request: TapRequest, options?: grpc.CallOptions): grpc.ClientReadableStream<TapEvent>;
 };
 

@@ -5,11 +5,12 @@
 // the count travels with the next event it gets, so a slow reader costs neither the sidecars nor the
 // control plane more than that backlog.
 import { randomUUID } from 'node:crypto';
-import type * as grpc from '@grpc/grpc-js';
-import type { Node, TapBatch, TapCommand, TapEvent, TapRequest } from '../proto/index.js';
+import * as grpc from '@grpc/grpc-js';
+import type { TapBatch, TapCommand, TapEvent, TapRequest } from '../proto/index.js';
 import { PUSH_NAMESPACE } from '../proto/index.js';
 import type { Logger } from '../../src/diagnostics.js';
 import type { ControlPlaneMetrics } from './metrics.js';
+import { claimedService, nodeProblem } from './sidecar-input.js';
 
 /** Where one reader's events go. */
 export interface TapReader {
@@ -25,8 +26,6 @@ export function tapServiceKey(service: string): string {
   return service.includes('.') ? service : `${service}.${PUSH_NAMESPACE}`;
 }
 
-const nodeServiceKey = (n: Node): string => `${n.service}.${n.namespace === '' ? PUSH_NAMESPACE : n.namespace}`;
-
 export const NOTICE: Omit<TapEvent, 'notice'> = Object.freeze({
   direction: '', method: '', authority: '', path: '', status: 0, latency_ms: 0, flags: '', trace_id: '', request_id: '',
   start_ms: 0, source: '', destination: '', route: '', node: '', dropped: 0,
@@ -39,24 +38,27 @@ class Watch {
 }
 
 class SidecarChannel {
-  node: Node | undefined;
-  constructor(readonly call: grpc.ServerDuplexStream<TapBatch, TapCommand>) {}
+  /** The service the channel's node fronts, once its first batch named the node; undefined before (or without --service). */
+  service: string | undefined;
+  named = false;
+  /** `tokenService`: the service its token proves, when the control plane checks tokens. */
+  constructor(readonly call: grpc.ServerDuplexStream<TapBatch, TapCommand>, readonly tokenService: string | undefined) {}
 }
 
 export class TapBroker {
   private readonly channels = new Set<SidecarChannel>();
   private readonly watches = new Map<string, Watch>();
 
-  constructor(private readonly log: Logger, private readonly metrics: Pick<ControlPlaneMetrics, 'tapRequests' | 'tapDropped'>) {}
+  constructor(private readonly log: Logger, private readonly metrics: Pick<ControlPlaneMetrics, 'tapRequests' | 'tapDropped' | 'refused'>) {}
 
   /** Taps being read. */
   get size(): number {
     return this.watches.size;
   }
 
-  /** A sidecar's TapChannel stream. */
-  openChannel(call: grpc.ServerDuplexStream<TapBatch, TapCommand>): void {
-    const ch = new SidecarChannel(call);
+  /** A sidecar's TapChannel stream, its token (if any) checked. */
+  openChannel(call: grpc.ServerDuplexStream<TapBatch, TapCommand>, tokenService: string | undefined): void {
+    const ch = new SidecarChannel(call, tokenService);
     this.channels.add(ch);
     call.on('data', (batch: TapBatch) => this.onBatch(ch, batch));
     const close = (): void => {
@@ -69,14 +71,20 @@ export class TapBroker {
   }
 
   private onBatch(ch: SidecarChannel, batch: TapBatch): void {
-    if (ch.node === undefined) {
-      if (batch.node === null || batch.node.id === '') return;
-      ch.node = batch.node;
-      for (const w of this.watches.values()) if (w.service === nodeServiceKey(ch.node)) this.startOn(ch, w);
+    if (!ch.named) {
+      const problem = nodeProblem(batch.node);
+      const claimed = problem === undefined ? claimedService(batch.node!) : undefined;
+      if (problem !== undefined) return this.refuse(ch, grpc.status.INVALID_ARGUMENT, problem);
+      if (ch.tokenService !== undefined && claimed !== ch.tokenService) {
+        return this.refuse(ch, grpc.status.PERMISSION_DENIED, `this token is ${ch.tokenService}'s; the node says ${claimed ?? 'no service'}`);
+      }
+      ch.named = true;
+      ch.service = claimed;
+      for (const w of this.watches.values()) if (w.service === ch.service) this.startOn(ch, w);
       return;
     }
     const w = this.watches.get(batch.tap_id);
-    if (w === undefined) return; // a stopped tap's last batch
+    if (w === undefined || w.service !== ch.service) return; // a stopped tap's last batch, or not this sidecar's tap
     w.dropped += batch.dropped;
     this.metrics.tapDropped.inc(batch.dropped);
     for (const e of batch.events) {
@@ -103,7 +111,7 @@ export class TapBroker {
     this.watches.set(w.id, w);
     let tapped = 0;
     for (const ch of this.channels) {
-      if (ch.node === undefined || nodeServiceKey(ch.node) !== w.service) continue;
+      if (ch.service !== w.service) continue;
       this.startOn(ch, w);
       tapped++;
     }
@@ -120,10 +128,14 @@ export class TapBroker {
     const w = this.watches.get(id);
     if (w === undefined) return;
     this.watches.delete(id);
-    for (const ch of this.channels) {
-      if (ch.node !== undefined && nodeServiceKey(ch.node) === w.service) ch.call.write({ tap_id: id, request: null, stop: true });
-    }
+    for (const ch of this.channels) if (ch.service === w.service) ch.call.write({ tap_id: id, request: null, stop: true });
     this.log.info(`tap ${id} ended after ${w.delivered} requests`);
+  }
+
+  private refuse(ch: SidecarChannel, code: grpc.status, details: string): void {
+    this.metrics.refused.inc({ status: grpc.status[code] });
+    this.channels.delete(ch);
+    ch.call.emit('error', { code, details });
   }
 
   private startOn(ch: SidecarChannel, w: Watch): void {

@@ -1,5 +1,6 @@
-// The sidecar's tap channel (MeshControl.TapChannel): opened while the config stream is up, it takes the
-// control plane's start / stop commands into the process's TapPoint and carries the tapped requests back.
+// The sidecar's tap channel (MeshControl.TapChannel): opened with each config stream (and its token), it
+// takes the control plane's start / stop commands into the process's TapPoint and carries the tapped
+// requests back.
 import type * as grpc from '@grpc/grpc-js';
 import type { MeshControlClient, Node, TapBatch, TapCommand } from '../../control-plane/proto/index.js';
 import type { Logger } from '../diagnostics.js';
@@ -10,10 +11,10 @@ export class TapChannel {
 
   constructor(private readonly client: MeshControlClient, private readonly node: Node, private readonly point: TapPoint, private readonly log: Logger) {}
 
-  /** Opens the channel unless it is open; called when the config stream (re)connects. */
-  open(): void {
+  /** Opens the channel unless it is open; called when the config stream (re)connects, with its metadata. */
+  open(metadata: grpc.Metadata): void {
     if (this.call !== undefined) return;
-    const call = this.client.TapChannel();
+    const call = this.client.TapChannel(metadata);
     this.call = call;
     this.point.attach({ ready: () => !call.writableNeedDrain, send: (batch) => call.write(batch) }, this.node.id);
     call.on('data', (cmd: TapCommand) => {
