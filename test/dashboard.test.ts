@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { meshControl, type TapEvent } from '../control-plane/proto/index.js';
 import { sample } from './helpers/metrics-text.js';
 import { call, freePort, startUpstream, type Upstream } from './helpers/net.js';
-import { eventually, runCli, startControlPlane, startProxy, waitReady, type ControlPlaneProcess, type ProxyProcess, type Running } from './helpers/processes.js';
+import { configDir, eventually, runCli, startControlPlane, startProxy, waitReady, type ControlPlaneProcess, type ProxyProcess, type Running } from './helpers/processes.js';
 
 const CHROMIUM = process.env['CHROMIUM_BIN'] ?? '/usr/bin/chromium';
 const ARTIFACTS = resolve(import.meta.dirname, '../test-artifacts');
@@ -273,6 +273,42 @@ describe('the dashboard of a mesh without traffic', () => {
       await browser.close();
       await rm(profile, { recursive: true, force: true });
       await cp.stop();
+    }
+  });
+});
+
+describe('the tap on a control plane that checks tokens', () => {
+  it('takes a sidecar\'s tap channel only with its token, for its own service, and taps it', async () => {
+    const app = await startUpstream('orders-app');
+    const tokens = await configDir({ tokens: 'frontend.default t0k3n-frontend-0123456789\n', 'frontend.token': 't0k3n-frontend-0123456789\n' });
+    const cp = await startControlPlane({
+      files: { 'services.yaml': [service('frontend', 1, ''), service('orders', app.port, '')].join('---\n') },
+      args: ['--token-file', join(tokens, 'tokens')],
+    });
+    const frontend = await startProxy({ files: {}, controlPlane: cp.address, service: 'frontend', args: ['--token-file', join(tokens, 'frontend.token')] });
+    const client = new (meshControl().Client)(cp.address, grpc.credentials.createInsecure());
+    try {
+      // A channel without a token, and one with frontend's token claiming to be orders, are refused.
+      const refusal = (metadata: grpc.Metadata, nodeService: string): Promise<grpc.ServiceError> => new Promise((resolve) => {
+        const ch = client.TapChannel(metadata);
+        ch.on('error', resolve);
+        ch.write({ node: { id: 'forger/1', service: nodeService, namespace: 'default', address: '' }, tap_id: '', events: [], dropped: 0 });
+      });
+      expect((await refusal(new grpc.Metadata(), 'orders')).code).toBe(grpc.status.UNAUTHENTICATED);
+      const stolen = new grpc.Metadata();
+      stolen.set('authorization', 'Bearer t0k3n-frontend-0123456789');
+      expect((await refusal(stolen, 'orders')).code).toBe(grpc.status.PERMISSION_DENIED);
+      // The real sidecar's channel is taken: its outbound calls are tapped.
+      const tap = runCli(['tap', 'frontend', '--control-plane', cp.address, '--max', '2']);
+      await eventually(() => tap.output.stderr.includes('on 1 sidecar'), 10_000, 'the tap to reach the sidecar');
+      for (let i = 0; i < 2; i++) await call(frontend.outbound, 'orders', `/out/${i}`);
+      expect(await tap.exited).toBe(0);
+      expect(tap.output.stdout).toMatch(/outbound GET orders \/out\/0 -> 200 .* src=frontend\.default dst=orders\.default/);
+    } finally {
+      client.close();
+      await frontend.stop();
+      await cp.stop();
+      await app.close();
     }
   });
 });
