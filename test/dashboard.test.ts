@@ -29,11 +29,7 @@ ${callers === '' ? '' : `  callers: [${callers}]\n`}`;
 const ROUTE = `apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
 metadata: {name: orders}
-spec:
-  parentRefs: [{kind: Service, name: orders}]
-  rules:
-    - name: all
-      backendRefs: [{name: orders, weight: 100}]
+spec: {parentRefs: [{kind: Service, name: orders}], rules: [{name: all, backendRefs: [{name: orders, weight: 100}]}]}
 `;
 
 interface ApiGraph {
