@@ -8,7 +8,7 @@ import { runPrimary, serveWorker } from '../proxy/workers.js';
 import { startOrExplain, untilStopSignal } from './serve.js';
 import { parseAppProbes, type AppProbes } from '../proxy/listeners/app-probes.js';
 import { APP_PROBES_ENV } from '../kube/names.js';
-import { durationFlag, helpText, logLevelFlag, parseFlags, portFlag, positiveIntFlag, stringFlag, UsageError, type FlagSpecs } from './args.js';
+import { durationFlag, hostPortFlag, helpText, logLevelFlag, parseFlags, portFlag, positiveIntFlag, stringFlag, UsageError, type FlagSpecs } from './args.js';
 
 const FLAGS: FlagSpecs = {
   config: { type: 'string', help: 'route YAML: a file or a directory (watched; valid changes apply live); with --control-plane, served until its first push' },
@@ -41,11 +41,8 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   }
   const configPath = stringFlag(parsed, 'config');
-  const controlPlane = stringFlag(parsed, 'control-plane');
+  const controlPlane = hostPortFlag(parsed, 'control-plane');
   if (configPath === undefined && controlPlane === undefined) throw new UsageError('--config FILE|DIR or --control-plane HOST:PORT is required');
-  if (controlPlane !== undefined && !/^(\[[0-9a-fA-F:.]+\]|[^:\s/]+):\d{1,5}$/.test(controlPlane)) {
-    throw new UsageError(`--control-plane must be HOST:PORT, e.g. 127.0.0.1:15010, got '${controlPlane}'`);
-  }
   const tokenFile = stringFlag(parsed, 'token-file');
   if (tokenFile !== undefined) await tokenFlag(tokenFile, controlPlane);
   const level = logLevelFlag(parsed);

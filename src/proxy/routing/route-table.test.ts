@@ -6,7 +6,7 @@ import { MeshMetrics } from '../../telemetry/mesh-metrics.js';
 
 function service(name: string, namespace = 'default', addresses: string[] = []): MeshService {
   const endpoints = addresses.map((address) => ({ address, host: address.slice(0, address.lastIndexOf(':')), port: Number(address.slice(address.lastIndexOf(':') + 1)), labels: {} }));
-  return { key: `${name}.${namespace}`, name, namespace, port: 80, protocol: 'http', endpoints };
+  return { key: `${name}.${namespace}`, name, namespace, port: 80, protocol: 'http', endpoints, callers: undefined };
 }
 
 function match(path: RouteMatch['path'], extra: Partial<RouteMatch> = {}): RouteMatch {
