@@ -1,5 +1,6 @@
 // The image, built for real: deploy/docker/Dockerfile with podman on a base made from this machine's
-// node (no registry is reachable), then run: `--help`, and a sidecar in it proxying one request.
+// node (no registry is reachable), then run: `--help`, a sidecar in it proxying one request, and the
+// control plane in it serving its API and the dashboard.
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { chmod } from 'node:fs/promises';
@@ -68,5 +69,20 @@ describe('the image (deploy/docker/Dockerfile)', () => {
     const res = await call(outbound, 'hello');
     expect([res.status, res.body]).toEqual([200, 'from-the-host']);
     expect(upstream.seen[0]!.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  test('the control plane in the container serves its config and the dashboard', async () => {
+    const dir = await configDir({ 'svc.yaml': meshService('hello', [1]) });
+    await chmod(dir, 0o755);
+    await chmod(resolve(dir, 'svc.yaml'), 0o644);
+    const [grpc, http] = [await freePort(), await freePort()];
+    const id = (await podman([...RUN, '-d', '-v', `${dir}:/config:ro`, IMAGE, 'control-plane', '--config', '/config', '--bind-address', '127.0.0.1',
+      '--grpc-port', String(grpc), '--http-port', String(http)])).trim();
+    containers.push(id);
+    await eventually(async () => (await fetch(`http://127.0.0.1:${http}/api/v1/config`).catch(() => undefined))?.status === 200, 20_000, 'the containerised control plane');
+    const config = (await (await fetch(`http://127.0.0.1:${http}/api/v1/config`)).json()) as { services: string[] };
+    expect(config.services).toEqual(['hello.default']);
+    const page = await fetch(`http://127.0.0.1:${http}/`, { headers: { accept: 'text/html' } });
+    expect([page.status, page.headers.get('content-type')]).toEqual([200, 'text/html; charset=utf-8']);
   });
 });
