@@ -39,6 +39,14 @@ describe('the image (deploy/docker/Dockerfile)', () => {
     });
   }, 600_000);
 
+  /** Runs the image in the background with `yaml` mounted at /config, readable by uid 1337. */
+  async function runWithConfig(yaml: string, args: readonly string[]): Promise<void> {
+    const dir = await configDir({ 'svc.yaml': yaml });
+    await chmod(dir, 0o755);
+    await chmod(resolve(dir, 'svc.yaml'), 0o644);
+    containers.push((await podman([...RUN, '-d', '-v', `${dir}:/config:ro`, IMAGE, ...args])).trim());
+  }
+
   afterAll(async () => {
     for (const c of containers) await podman(['rm', '-f', '-t', '0', c]).catch(() => undefined);
     await upstream?.close();
@@ -57,14 +65,8 @@ describe('the image (deploy/docker/Dockerfile)', () => {
 
   test('a sidecar in the container proxies a request to an upstream on the host', async () => {
     upstream = await startUpstream('from-the-host');
-    const dir = await configDir({ 'svc.yaml': meshService('hello', [upstream.port]) });
-    // The container runs as 1337: it must be able to read the mounted config.
-    await chmod(dir, 0o755);
-    await chmod(resolve(dir, 'svc.yaml'), 0o644);
     const [outbound, admin] = [await freePort(), await freePort()];
-    const id = (await podman([...RUN, '-d', '-v', `${dir}:/config:ro`, IMAGE, 'proxy', '--config', '/config', '--service', 'client',
-      '--outbound-port', String(outbound), '--admin-port', String(admin)])).trim();
-    containers.push(id);
+    await runWithConfig(meshService('hello', [upstream.port]), ['proxy', '--config', '/config', '--service', 'client', '--outbound-port', String(outbound), '--admin-port', String(admin)]);
     await eventually(async () => (await fetch(`http://127.0.0.1:${admin}/healthz/ready`).catch(() => undefined))?.status === 200, 20_000, 'the containerised sidecar to be ready');
     const res = await call(outbound, 'hello');
     expect([res.status, res.body]).toEqual([200, 'from-the-host']);
@@ -72,13 +74,8 @@ describe('the image (deploy/docker/Dockerfile)', () => {
   });
 
   test('the control plane in the container serves its config and the dashboard', async () => {
-    const dir = await configDir({ 'svc.yaml': meshService('hello', [1]) });
-    await chmod(dir, 0o755);
-    await chmod(resolve(dir, 'svc.yaml'), 0o644);
     const [grpc, http] = [await freePort(), await freePort()];
-    const id = (await podman([...RUN, '-d', '-v', `${dir}:/config:ro`, IMAGE, 'control-plane', '--config', '/config', '--bind-address', '127.0.0.1',
-      '--grpc-port', String(grpc), '--http-port', String(http)])).trim();
-    containers.push(id);
+    await runWithConfig(meshService('hello', [1]), ['control-plane', '--config', '/config', '--bind-address', '127.0.0.1', '--grpc-port', String(grpc), '--http-port', String(http)]);
     await eventually(async () => (await fetch(`http://127.0.0.1:${http}/api/v1/config`).catch(() => undefined))?.status === 200, 20_000, 'the containerised control plane');
     const config = (await (await fetch(`http://127.0.0.1:${http}/api/v1/config`)).json()) as { services: string[] };
     expect(config.services).toEqual(['hello.default']);
