@@ -183,6 +183,7 @@ function explainBadFields(fields: string): string {
     const name = line.slice(0, colon);
     if (/[ \t]$/.test(name)) return `whitespace before the colon in header ${quote(name)}`;
     if (!TOKEN_RE.test(name)) return `malformed header name ${quote(name)}`;
+    if (/^[\t\x20-\x7e\x80-\xff]*$/.test(line.slice(colon + 1))) continue;
     return `forbidden character in the value of header ${quote(name)}`;
   }
   return 'malformed header section';
