@@ -106,6 +106,11 @@ const KNOWN: readonly KnownDifference[] = [
     when: (s) => refusedByUs(s, /^chunked: chunk size too large$/),
   },
   {
+    name: 'a quoted-pair in a chunk extension',
+    reason: 'a backslash in a quoted extension value is refused (an escaped quote is where two parsers disagree about where a value ends, and no client sends one); llhttp takes quoted-pairs (RFC 9110 5.6.4)',
+    when: (s) => refusedByUs(s, /^chunked: malformed chunk extension$/) && /;[^\r\n]*"[^"\r\n]*\\/.test(s.c.input.toString('latin1')),
+  },
+  {
     name: 'bare CR or LF before a request line',
     reason: 'RFC 9112 2.2 lets a server skip empty lines (CRLF) before a request; a lone CR or LF there is not a line end, so the engine answers 400 where llhttp skips it',
     when: (s) => s.c.kind === 'request' && s.d.field === 'verdict' && s.d.llhttp.startsWith('accepted') && /^(?:\n|\r(?!\n))/.test(lineWeStoppedAt(s)),
