@@ -218,7 +218,7 @@ export class DownstreamConnection {
     this.state = WAIT;
     if (end < buf.length) this.hold(buf.subarray(end));
     stream.onBodyEnd(this.chunked !== undefined ? this.chunked.payload : this.bodyLength);
-    if (this.answerDone) this.next();
+    if (this.answerDone && this.state === WAIT) this.next(); // not after an answer that closed the connection
   }
 
   /** The request is refused before it reached a handler's route: the handler answers it, then the connection closes. */
