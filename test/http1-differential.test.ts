@@ -4,11 +4,12 @@
 // different, a row of KNOWN says so and why; any other disagreement fails, with the input escaped so it can
 // be added to test/fuzz-corpus/. `npm run fuzz` runs the same property for minutes (MESHLIGHT_FUZZ_SECONDS).
 import fc from 'fast-check';
-import { describe, expect, test } from 'vitest';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { cases, type Case } from './fuzz/arbitraries.js';
-import { firstDifference, type Difference } from './fuzz/compare.js';
+import { firstDifference, listenerDifference, type Difference } from './fuzz/compare.js';
 import { addToCorpus, escapeBytes, readCorpus } from './fuzz/corpus.js';
 import { parseWithEngine } from './fuzz/engine.js';
+import { ListenerUnderTest } from './fuzz/listener.js';
 import { LLHTTP_METHODS, LLHTTP_VERSION, parseWithLlhttp, type LlhttpOutcome } from './fuzz/llhttp.js';
 import type { Outcome } from './fuzz/outcome.js';
 
@@ -180,6 +181,8 @@ const property = fc.property(cases(corpus), (c) => {
   if (failure !== undefined) throw new Error(failure);
 });
 
+const seconds = Number(process.env.MESHLIGHT_FUZZ_SECONDS ?? 0);
+
 describe('the HTTP/1.1 engine reads bytes as llhttp does, but where the table says', () => {
   test('the reference works: llhttp refuses a smuggling classic and reads a pipelined pair', () => {
     expect(parseWithLlhttp('request', Buffer.from('POST / HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n')).rejected).toMatch(/^HPE_/);
@@ -207,7 +210,26 @@ describe('the HTTP/1.1 engine reads bytes as llhttp does, but where the table sa
     expect(accepted).toBeGreaterThan(120);
   });
 
-  const seconds = Number(process.env.MESHLIGHT_FUZZ_SECONDS ?? 0);
+  describe('the running listener hands on what the parser reads, request after request, closing when llhttp says so', () => {
+    const listener = new ListenerUnderTest();
+    beforeAll(() => listener.start());
+    afterAll(() => listener.close());
+    const run = async (c: Case) => {
+      const failure = listenerDifference(await listener.run(c.input), parseWithEngine('request', c.input), parseWithLlhttp('request', c.input));
+      if (failure !== undefined) throw new Error(`${failure}\n  corpus line: request ${escapeBytes(c.input)}`);
+    };
+
+    test('corpus requests', async () => {
+      for (const e of corpus.filter((x) => x.kind === 'request')) await run(e);
+    });
+
+    test('generated and mutated requests over loopback connections', { timeout: 30_000 + seconds * 1_000 }, async () => {
+      // About 1,500 connections a second; `npm run fuzz` gives it a share of its time, with fresh seeds.
+      const runs = seconds > 0 ? { numRuns: seconds * 300 } : { seed: 20_251_202, numRuns: 300 };
+      await fc.assert(fc.asyncProperty(cases(corpus, 'request'), run), runs);
+    });
+  });
+
   test.runIf(seconds > 0)(`fuzz for ${seconds} s: new disagreements are added to test/fuzz-corpus/found.txt`, { timeout: seconds * 1_000 + 60_000 }, () => {
     const stopAt = Date.now() + seconds * 1_000;
     const found: string[] = [];

@@ -130,9 +130,10 @@ function mutate(input: Buffer, list: readonly { at: number; op: string; bytes: s
 const requests = fc.array(requestText, { minLength: 1, maxLength: 3 }).map((rs) => Buffer.from(rs.join(''), 'latin1'));
 const responses = responseText.map((r) => Buffer.from(r, 'latin1'));
 
-/** Generated cases, half of them edited, plus corpus entries with edits. */
-export function cases(corpus: readonly CorpusEntry[]): fc.Arbitrary<Case> {
-  const generated = fc.oneof(requests.map((input) => ({ kind: 'request' as const, input })), responses.map((input) => ({ kind: 'response' as const, input })));
-  const seeds = fc.constantFrom(...corpus).map((e) => ({ kind: e.kind, input: e.input }));
+/** Generated cases, some of them edited, plus corpus entries with edits (of one kind, or both). */
+export function cases(corpus: readonly CorpusEntry[], only?: Kind): fc.Arbitrary<Case> {
+  const kinds: Kind[] = only === undefined ? ['request', 'response'] : [only];
+  const generated = fc.oneof(...kinds.map((kind) => (kind === 'request' ? requests : responses).map((input) => ({ kind, input }))));
+  const seeds = fc.constantFrom(...corpus.filter((e) => kinds.includes(e.kind))).map((e) => ({ kind: e.kind, input: e.input }));
   return fc.tuple(fc.oneof({ weight: 3, arbitrary: generated }, { weight: 1, arbitrary: seeds }), fc.oneof(fc.constant([]), edits)).map(([c, e]) => ({ kind: c.kind, input: mutate(c.input, e) }));
 }

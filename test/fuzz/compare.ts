@@ -1,4 +1,5 @@
 // The first point where meshlight's engine and llhttp read the same bytes differently.
+import type { ListenerOutcome } from './listener.js';
 import type { LlhttpOutcome } from './llhttp.js';
 import type { Kind, Message, Outcome } from './outcome.js';
 
@@ -32,6 +33,47 @@ export function firstDifference(kind: Kind, ours: Outcome, theirs: LlhttpOutcome
     // the engine, and for responses nothing after the final answer: llhttp would go on, so stop comparing.
     if (!b.keepAlive || b.upgrade || (kind === 'response' && (b.status >= 200 || b.status === 101))) return undefined;
   }
+}
+
+/**
+ * Where the running listener did not do what the parser read (`engine`) and llhttp's keep-alive decision
+ * say: a request handed on that the parser refused or read otherwise, body bytes handed on that are not
+ * exactly the body, a request read after one that closes the connection, a refusal the parser did not make.
+ */
+export function listenerDifference(l: ListenerOutcome, engine: Outcome, llhttp: LlhttpOutcome): string | undefined {
+  if (l.forwarding.length > 0) return l.forwarding.join('; ');
+  const n = l.messages.length;
+  for (let i = 0; i < n; i++) {
+    const b = engine.messages[i];
+    if (b === undefined) return `the listener handed on request ${i}; the parser refused it: ${engine.rejected}`;
+    for (const field of FIELDS) {
+      const x = show(l.messages[i]!, field);
+      const y = show(b, field);
+      if (x !== y) return `request ${i} ${field}: listener ${x}, parser ${y}`;
+    }
+  }
+  // Whether request i closes the connection, as llhttp reads it (unknown where llhttp refused it: a known difference).
+  const closes = (i: number) => (i < 0 ? false : llhttp.messages[i] === undefined ? undefined : !llhttp.messages[i]!.keepAlive);
+  for (let i = 0; i < n - 1; i++) if (closes(i) === true) return `the listener read request ${i + 1} after request ${i}, which closes the connection`;
+  const last = closes(n - 1);
+  if (l.refused !== undefined) {
+    if (last === true) return `the listener read on after request ${n - 1}, which closes the connection, and refused: ${l.refused}`;
+    if (last === undefined) return undefined;
+    if (engine.messages.length !== n || engine.rejected === undefined) return `the listener refused request ${n} (${l.refused}); the parser read it`;
+    return undefined;
+  }
+  if (last !== false) return undefined;
+  // Deliberate: `close` wins over `keep-alive` (llhttp keeps an HTTP/1.0 connection that says both).
+  if (saysClose(l.messages[n - 1])) return undefined;
+  if (engine.messages.length > n) return `the listener stopped after request ${n - 1} (keep-alive, says llhttp) without reading request ${n}`;
+  if (engine.rejected !== undefined && !engine.rejected.startsWith('head incomplete')) return `the parser refused request ${n} (${engine.rejected}); the listener closed without an answer`;
+  return undefined;
+}
+
+function saysClose(m: Message | undefined): boolean {
+  if (m === undefined) return false;
+  for (let i = 0; i < m.headers.length; i += 2) if (m.headers[i] === 'connection' && /(?:^|,)[\t ]*close[\t ]*(?:,|$)/i.test(m.headers[i + 1]!)) return true;
+  return false;
 }
 
 function show(m: Message, field: (typeof FIELDS)[number]): string {
