@@ -170,7 +170,7 @@ export class DownstreamConnection {
     this.bodyLeft = head.contentLength;
     this.bodyLength = head.contentLength;
     this.chunked = head.framing === Framing.CHUNKED ? new ChunkedDecoder() : undefined;
-    if (head.minor === 0 && !/(?:^|[\s,])keep-alive(?:$|[\s,])/i.test(head.connection)) this.closeAfter = true;
+    if (head.minor === 0 && !/(?:^|,)[\t ]*keep-alive[\t ]*(?:,|$)/i.test(head.connection)) this.closeAfter = true;
     else if (head.connection !== '' && /(?:^|[\s,])close(?:$|[\s,])/i.test(head.connection)) this.closeAfter = true;
     const rest = end < buf.length ? buf.subarray(end) : undefined;
     if (this.bodyDone) {

@@ -206,7 +206,7 @@ export class UpstreamConnection {
       this.framing = bodiless ? Framing.NONE : head.framing;
       this.bodyLeft = head.contentLength;
       this.chunked = this.framing === Framing.CHUNKED ? new ChunkedDecoder() : undefined;
-      if (head.minor === 0 ? !/(?:^|[\s,])keep-alive(?:$|[\s,])/i.test(head.connection) : /(?:^|[\s,])close(?:$|[\s,])/i.test(head.connection)) this.keepAlive = false;
+      if (head.minor === 0 ? !/(?:^|,)[\t ]*keep-alive[\t ]*(?:,|$)/i.test(head.connection) : /(?:^|[\s,])close(?:$|[\s,])/i.test(head.connection)) this.keepAlive = false;
       if (this.framing === Framing.CLOSE) this.keepAlive = false;
       if (head.status === 101) {
         this.held = buf.subarray(end);
