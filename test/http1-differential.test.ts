@@ -144,6 +144,11 @@ const KNOWN: readonly KnownDifference[] = [
  */
 const OPEN: readonly KnownDifference[] = [
   {
+    name: 'HTAB around a Transfer-Encoding value (open)',
+    reason: 'meshlight trims HTAB as OWS (RFC 9110 5.6.3) and reads `chunked\\t` as chunked; llhttp refuses it in a request and reads such a response until close. The proxy writes its own `transfer-encoding: chunked`, so what it forwards is clean. Suggest: refuse it (stricter, as the engine refuses every ambiguity) or move the row to KNOWN',
+    when: (s) => /\r\ntransfer-encoding:[^\r\n]*\t/i.test(s.c.input.toString('latin1')) && (s.d.field === 'body' || acceptedByUs(s, 'HPE_INVALID_TRANSFER_ENCODING')),
+  },
+  {
     name: 'chunk extension grammar (open)',
     reason: 'the decoder takes any run of tchar, `;`, `=` and quoted strings after a size (`5;"a b"`, `5;=`, `5;a==b`); RFC 9112 7.1.1 wants `;name[=token|quoted-string]` and llhttp refuses the rest. Not a framing risk (the line still ends at CRLF), but the server behind may answer 400. Suggest: parse name and value states',
     when: (s) => acceptedByUs(s, 'HPE_STRICT: Invalid character in chunk extensions') || acceptedByUs(s, 'HPE_INVALID_CHUNK_SIZE'),
