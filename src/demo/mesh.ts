@@ -4,7 +4,7 @@ import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startApp } from './apps.js';
-import { accessLogPath, startControlPlane, startSidecar, stopProcess, waitReady, waitUp, type MeshProcess, type Sidecar } from './sidecars.js';
+import { accessLogPath, startControlPlane, startSidecar, stopProcess, waitReady, waitUp, writeTokens, type MeshProcess, type Sidecar } from './sidecars.js';
 import { DEMO_CONTROL_PLANE, DEMO_INSTANCES } from './topology.js';
 import { startTraffic, TrafficCounts } from './traffic.js';
 
@@ -65,7 +65,7 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
   try {
     for (const app of DEMO_INSTANCES) servers.push(await startApp(app));
     const logDir = await mkdtemp(join(tmpdir(), 'meshlight-demo-'));
-    controlPlane = startControlPlane(opts.configDir, opts.logLevel);
+    controlPlane = startControlPlane(opts.configDir, await writeTokens(logDir, DEMO_INSTANCES), opts.logLevel);
     await waitUp(controlPlane, `http://127.0.0.1:${DEMO_CONTROL_PLANE.http}/api/v1/config`);
     for (const app of DEMO_INSTANCES) sidecars.push(startSidecar(app, opts.logLevel, logDir));
     await Promise.all(sidecars.map(waitReady));

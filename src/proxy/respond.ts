@@ -14,13 +14,13 @@ export interface LocalReply {
   readonly headers: readonly string[];
 }
 
-/** The whole answer as latin1 text for the socket (no body for HEAD; `close`: the connection's last). */
-export function formatLocalReply(reply: LocalReply, bodyBytes: number, head: boolean, close: boolean): string {
+/** The whole answer as latin1 text for the socket (no body for HEAD; `connection`: its Connection line or ''). */
+export function formatLocalReply(reply: LocalReply, bodyBytes: number, head: boolean, connection: string): string {
   let out = `HTTP/1.1 ${reply.status} ${STATUS_CODES[reply.status] ?? ''}\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${bodyBytes}\r\n`;
   if (reply.flag !== undefined) out += `${FLAGS_HEADER}: ${reply.flag}\r\n`;
   const extra = reply.headers;
   for (let i = 0; i + 1 < extra.length; i += 2) out += `${extra[i]}: ${extra[i + 1]}\r\n`;
-  if (close) out += 'connection: close\r\n';
+  out += connection;
   // The body is UTF-8; the socket writes this text as latin1, so it goes as its UTF-8 bytes.
   return `${out}\r\n${head ? '' : Buffer.from(reply.body).toString('latin1')}`;
 }

@@ -14,11 +14,10 @@ import { buildPlan, type PlanOptions, type ProxyPlan } from './plan.js';
 import { ClusterManager } from './upstream/cluster.js';
 import { Telemetry, type PoolState } from '../telemetry/registry.js';
 import { AccessLogSink } from '../telemetry/access-log.js';
-import { Tracing } from '../telemetry/tracing.js';
+import { exportTarget, Tracing } from '../telemetry/tracing.js';
 import { selfName } from './plan.js';
 import { serviceKey } from './routing/route-table.js';
-import { MeshClient } from '../mesh-client/client.js';
-import { Reporter } from '../mesh-client/reporter.js';
+import type { MeshClient } from '../mesh-client/client.js';
 import { hostname } from 'node:os';
 
 export interface SidecarOptions extends PlanOptions {
@@ -26,6 +25,8 @@ export interface SidecarOptions extends PlanOptions {
   readonly configPath: string | undefined;
   /** `host:port` of the control plane's gRPC port; undefined: config from configPath only. */
   readonly controlPlane: string | undefined;
+  /** This sidecar's token for the control plane (a file, re-read at each connect); undefined: none. */
+  readonly tokenFile: string | undefined;
   /** Inbound listens here (a pod's interfaces by default); outbound and admin are always loopback. */
   readonly bindAddress: string;
   /**
@@ -39,7 +40,7 @@ export interface SidecarOptions extends PlanOptions {
   readonly log: Logger;
   /** The access log file; undefined: stdout. */
   readonly accessLogPath: string | undefined;
-  /** OTLP/HTTP traces endpoint; undefined: spans are kept in memory only (/traces). */
+  /** --otlp-endpoint (a traces URL or a collector's base URL); undefined: OTEL_EXPORTER_OTLP_* if set, else memory only (/traces). */
   readonly otlpEndpoint: string | undefined;
 }
 
@@ -65,7 +66,7 @@ export class Sidecar implements TrafficState {
   constructor(private readonly opts: SidecarOptions) {
     this.clusters = new ClusterManager({ connectTimeoutMs: opts.connectTimeoutMs });
     this.accessLog = new AccessLogSink(opts.accessLogPath);
-    this.tracing = new Tracing({ serviceName: selfName(opts), otlpEndpoint: opts.otlpEndpoint });
+    this.tracing = new Tracing({ serviceName: selfName(opts), target: exportTarget(opts.otlpEndpoint, process.env) });
     this.telemetry = new Telemetry({
       inFlight: () => this.inFlight,
       downstreamConnections: () => this.downstreamConnections,
@@ -117,6 +118,8 @@ export class Sidecar implements TrafficState {
       await listen(this.adminServer, opts.ports.admin, '127.0.0.1', 'admin');
     }
     if (opts.controlPlane !== undefined) await this.subscribe(opts.controlPlane);
+    // A config that samples gets its first request's span: the SDK is in before the listeners open.
+    if (this.plan !== undefined && (this.plan.trace.percentage > 0 || this.tracing.exporting)) await this.tracing.enable();
     const client = this.meshClient;
     const discover = client === undefined ? undefined : (authority: string) => {
       const key = serviceKey(authority, opts.namespace);
@@ -159,6 +162,8 @@ export class Sidecar implements TrafficState {
   /** Connects to the control plane; without a config file, waits for its first config (not ready meanwhile). */
   private async subscribe(address: string): Promise<void> {
     const { opts } = this;
+    // grpc-js and the proto loader (~13 MB resident) only for a sidecar that has a control plane.
+    const [{ MeshClient }, { Reporter }] = await Promise.all([import('../mesh-client/client.js'), import('../mesh-client/reporter.js')]);
     this.meshClient = new MeshClient({
       address,
       node: {
@@ -168,7 +173,8 @@ export class Sidecar implements TrafficState {
         address: opts.appPort === undefined ? '' : `${opts.bindAddress}:${opts.ports.inbound}`,
       },
       log: opts.log,
-      apply: (snapshot) => this.apply(snapshot),
+      tokenFile: opts.tokenFile,
+      apply: (snapshot, meshServices) => this.apply(snapshot, meshServices),
       rejected: (issues) => {
         this.rejected = issues;
       },
@@ -181,8 +187,10 @@ export class Sidecar implements TrafficState {
     }
   }
 
-  private apply(snapshot: Snapshot): void {
-    this.plan = buildPlan(snapshot, this.opts, this.clusters, this.telemetry.mesh);
+  /** `meshServices`: the callers inbound metrics may name; with file config, the snapshot's services. */
+  private apply(snapshot: Snapshot, meshServices: ReadonlySet<string> = new Set(snapshot.services.keys())): void {
+    this.plan = buildPlan(snapshot, this.opts, this.clusters, this.telemetry.mesh, meshServices);
+    if (this.plan.trace.percentage > 0 || this.tracing.exporting) void this.tracing.enable();
     this.rejected = [];
     const { service, namespace, log } = this.opts;
     if (service !== undefined && !snapshot.services.has(`${service}.${namespace}`)) {

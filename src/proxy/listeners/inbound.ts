@@ -11,7 +11,8 @@ export function createInboundHandler(traffic: TrafficState, currentPlan: () => P
     const plan = currentPlan();
     const inbound = plan.inbound!;
     ex.series = inbound.sourceSeries(ex.source);
-    if (ex.source !== '') ex.sourceService = ex.source;
+    ex.routeName = '-';
+    ex.sourceService = ex.series.source; // the caller as metrics name it: a service of the mesh, or unknown
     if (plan.accessLog) ex.log = telemetry.log;
     startHop(ex, plan.trace, telemetry.tracing, 'server');
     if (ex.invalid !== undefined) {

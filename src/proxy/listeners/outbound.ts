@@ -62,6 +62,7 @@ function route(ex: Exchange, plan: ProxyPlan, routes: ServiceRoutes): void {
   }
   const rule = hit.rule;
   ex.rule = rule;
+  ex.routeName = rule.name;
   ex.series = rule.series;
   ex.chain = rule.chain;
   ex.matchedPrefix = hit.match.prefix;
