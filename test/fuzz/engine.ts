@@ -1,7 +1,8 @@
-// meshlight's side of the comparison: the engine's head parser and chunked decoder read a byte stream the way
+// meshlight's side of the comparison: the engine's head parser and body reader read a byte stream the way
 // the downstream and upstream connections drive them (leading blank lines skipped, one message after another;
 // for responses, interim 1xx answers skipped and no body after 204, 304 or 101).
-import { ChunkedDecoder, ChunkedError } from '../../src/proxy/http1/chunked.js';
+import { BodyReader } from '../../src/proxy/http1/body.js';
+import { ChunkedError } from '../../src/proxy/http1/chunked.js';
 import { findHeadEnd, Framing, HeadError, parseRequestHead, parseResponseHead, type Head, type HeadLimits } from '../../src/proxy/http1/head-parser.js';
 import { POOL_DEFAULTS } from '../../src/proxy/http1/upstream.js';
 import type { FramingName, Kind, Message, Outcome } from './outcome.js';
@@ -50,27 +51,21 @@ export function parseWithEngine(kind: Kind, input: Buffer): Outcome {
   }
 }
 
-/** The body's payload and where it ends, or why it was refused. */
+/** The body's payload and where it ends, or why it was refused, read by the engine's BodyReader. */
 function readBody(framing: Framing, length: number, input: Buffer, at: number): { payload: string; end: number } | string {
-  switch (framing) {
-    case Framing.NONE:
-      return { payload: '', end: at };
-    case Framing.LENGTH:
-      if (input.length - at < length) return 'body incomplete at the end of the input';
-      return { payload: input.toString('latin1', at, at + length), end: at + length };
-    case Framing.CLOSE:
-      return { payload: input.toString('latin1', at), end: input.length };
-    case Framing.CHUNKED: {
-      const decoder = new ChunkedDecoder();
-      const parts: Buffer[] = [];
-      try {
-        const end = decoder.feed(input, at, (data) => parts.push(data));
-        if (end === -1) return 'chunked body incomplete at the end of the input';
-        return { payload: Buffer.concat(parts).toString('latin1'), end };
-      } catch (err) {
-        if (err instanceof ChunkedError) return `chunked: ${err.message}`;
-        throw err;
-      }
-    }
+  const reader = new BodyReader();
+  reader.start(framing, length);
+  const parts: Buffer[] = [];
+  if (framing === Framing.CHUNKED) reader.onPayload = (data) => parts.push(data);
+  let end: number;
+  try {
+    end = reader.read(input, at);
+  } catch (err) {
+    if (err instanceof ChunkedError) return `chunked: ${err.message}`;
+    throw err;
   }
+  if (framing !== Framing.CHUNKED) parts.push(input.subarray(reader.from, reader.to));
+  // A body framed by the close ends with the input; any other must end inside it.
+  if (end === -1 && framing !== Framing.CLOSE) return `${FRAMING[framing]} body incomplete at the end of the input`;
+  return { payload: Buffer.concat(parts).toString('latin1'), end: end === -1 ? input.length : end };
 }
