@@ -144,10 +144,10 @@ const KNOWN: readonly KnownDifference[] = [
  */
 const OPEN: readonly KnownDifference[] = [
   {
-    name: 'HTAB around a Transfer-Encoding value (open)',
-    reason: 'meshlight trims HTAB as OWS (RFC 9110 5.6.3) and reads `chunked\\t` as chunked; llhttp refuses it in a request and reads such a response until close. The proxy writes its own `transfer-encoding: chunked`, so what it forwards is clean. Suggest: refuse it (stricter, as the engine refuses every ambiguity) or move the row to KNOWN',
+    name: 'HTAB around a framing field value (open)',
+    reason: 'meshlight trims HTAB as OWS (RFC 9110 5.6.3): `chunked\\t` is chunked, `2\\t` is 2; llhttp refuses both in a request, and reads such a chunked response until close. The proxy writes its own `transfer-encoding: chunked` and the parsed Content-Length, so what it forwards is clean. Suggest: refuse a tab in these two values (stricter, as the engine refuses every ambiguity) or move the row to KNOWN',
     // Any difference in such an input: llhttp then frames the body otherwise, so everything after differs.
-    when: (s) => /\r\ntransfer-encoding:[^\r\n]*\t/i.test(s.c.input.toString('latin1')),
+    when: (s) => /\r\n(?:transfer-encoding|content-length):[^\r\n]*\t/i.test(s.c.input.toString('latin1')),
   },
   {
     name: 'chunk extension grammar (open)',
