@@ -141,6 +141,7 @@ export class ChunkedDecoder {
         case S_TRAILER_LF:
           if (c !== 10) throw new ChunkedError('bare CR in a trailer');
           if (!TRAILER_RE.test(this.trailerLine)) throw new ChunkedError(`malformed trailer field ${JSON.stringify(this.trailerLine.slice(0, 100))}`);
+          if (FRAMING_FIELD_RE.test(this.trailerLine)) throw new ChunkedError(`framing field in a trailer ${JSON.stringify(this.trailerLine.slice(0, 100))}`);
           this.state = S_TRAILER_START;
           i++;
           break;
@@ -161,6 +162,8 @@ export class ChunkedDecoder {
 }
 
 const TRAILER_RE = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[\t\x20-\x7e\x80-\xff]*$/;
+/** RFC 9110 6.5.1: framing fields never come as trailers; a server that merges trailers into the head would reframe. */
+const FRAMING_FIELD_RE = /^(?:content-length|transfer-encoding):/i;
 
 function isHex(c: number): boolean {
   return (c >= 48 && c <= 57) || (c >= 65 && c <= 70) || (c >= 97 && c <= 102);

@@ -165,7 +165,7 @@ export class DownstreamConnection {
     this.answerDone = false;
     this.bodyDone = head.framing === Framing.NONE;
     this.body.start(head.framing, head.contentLength);
-    if (head.minor === 0 && !/\bkeep-alive\b/i.test(head.connection)) this.closeAfter = true;
+    if (head.minor === 0 && !/(?:^|,)[\t ]*keep-alive[\t ]*(?:,|$)/i.test(head.connection)) this.closeAfter = true;
     else if (head.connection !== '' && /(?:^|[\s,])close(?:$|[\s,])/i.test(head.connection)) this.closeAfter = true;
     const rest = end < buf.length ? buf.subarray(end) : undefined;
     if (this.bodyDone) {
@@ -207,7 +207,7 @@ export class DownstreamConnection {
     this.state = WAIT;
     if (end < buf.length) this.hold(buf.subarray(end));
     stream.onBodyEnd(body.payload);
-    if (this.answerDone) this.next();
+    if (this.answerDone && this.state === WAIT) this.next(); // not after an answer that closed the connection
   }
 
   /** The request is refused before it reached a handler's route: the handler answers it, then the connection closes. */

@@ -59,7 +59,7 @@ export class ResponseHead extends Head {
 const TOKEN = "[!#$%&'*+\\-.^_`|~0-9A-Za-z]+";
 const FIELDS = new RegExp(`^(?:${TOKEN}:[\\t\\x20-\\x7e\\x80-\\xff]*\\r\\n)*\\r\\n$`);
 const TOKEN_RE = new RegExp(`^${TOKEN}$`);
-const METHOD_RE = /^[A-Z]+$/;
+const METHOD_RE = /^[A-Z][A-Z-]*$/;
 /** A request target: visible ASCII, no fragment (Envoy refuses `#` too). */
 const TARGET_RE = /^[\x21-\x22\x24-\x7e]+$/;
 const DIGITS_RE = /^[0-9]{1,15}$/;
@@ -183,6 +183,7 @@ function explainBadFields(fields: string): string {
     const name = line.slice(0, colon);
     if (/[ \t]$/.test(name)) return `whitespace before the colon in header ${quote(name)}`;
     if (!TOKEN_RE.test(name)) return `malformed header name ${quote(name)}`;
+    if (/^[\t\x20-\x7e\x80-\xff]*$/.test(line.slice(colon + 1))) continue;
     return `forbidden character in the value of header ${quote(name)}`;
   }
   return 'malformed header section';

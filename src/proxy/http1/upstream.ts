@@ -201,7 +201,7 @@ export class UpstreamConnection {
       const bodiless = stream.method === 'HEAD' || head.status === 204 || head.status === 304 || head.status === 101;
       const body = this.body;
       body.start(bodiless ? Framing.NONE : head.framing, head.contentLength);
-      if (head.minor === 0 ? !/\bkeep-alive\b/i.test(head.connection) : /(?:^|[\s,])close(?:$|[\s,])/i.test(head.connection)) this.keepAlive = false;
+      if (head.minor === 0 ? !/(?:^|,)[\t ]*keep-alive[\t ]*(?:,|$)/i.test(head.connection) : /(?:^|[\s,])close(?:$|[\s,])/i.test(head.connection)) this.keepAlive = false;
       if (body.framing === Framing.CLOSE) this.keepAlive = false;
       if (head.status === 101) {
         this.held = buf.subarray(end);
