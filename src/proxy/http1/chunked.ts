@@ -37,7 +37,8 @@ export class ChunkedDecoder {
   private digits = 0;
   private remaining = 0;
   private extBytes = 0;
-  private inQuote = false;
+  /** Where in `;name[=token|"quoted"]` the extension reader is (RFC 9112 7.1.1). */
+  private ext = X_NAME_START;
   private trailerBytes = 0;
   private trailerLine = '';
   /** Payload bytes seen (what a Content-Length would have said). */
@@ -69,7 +70,7 @@ export class ChunkedDecoder {
           } else if (c === 59 /* ; */) {
             this.state = S_EXT;
             this.extBytes = 0;
-            this.inQuote = false;
+            this.ext = X_NAME_START;
           } else {
             throw new ChunkedError('malformed chunk size');
           }
@@ -77,16 +78,8 @@ export class ChunkedDecoder {
           break;
         case S_EXT:
           if (++this.extBytes > MAX_EXT_BYTES) throw new ChunkedError('chunk extensions too long');
-          if (this.inQuote) {
-            if (c === 34) this.inQuote = false;
-            else if (c < 32 || c === 127 || c === 92) throw new ChunkedError('malformed chunk extension');
-          } else if (c === 13) {
-            this.state = S_SIZE_CR;
-          } else if (c === 34) {
-            this.inQuote = true;
-          } else if (TCHAR[c] !== 1 && c !== 59 && c !== 61 /* = */) {
-            throw new ChunkedError('malformed chunk extension');
-          }
+          this.ext = nextExt(this.ext, c);
+          if (this.ext === X_END) this.state = S_SIZE_CR;
           i++;
           break;
         case S_SIZE_CR:
@@ -159,6 +152,45 @@ export class ChunkedDecoder {
   private countTrailer(): void {
     if (++this.trailerBytes > MAX_TRAILER_BYTES) throw new ChunkedError('trailers too large');
   }
+}
+
+// The chunk-extension reader's states: a name must start after `;`; a value after `=` is a token or a
+// quoted string (without quoted-pairs, which llhttp reads differently); the line ends at CR.
+const X_NAME_START = 0;
+const X_NAME = 1;
+const X_VALUE_START = 2;
+const X_TOKEN = 3;
+const X_QUOTED = 4;
+const X_AFTER_QUOTE = 5;
+const X_END = 6;
+
+function nextExt(state: number, c: number): number {
+  switch (state) {
+    case X_NAME_START:
+      if (TCHAR[c] === 1) return X_NAME;
+      break;
+    case X_NAME:
+    case X_TOKEN:
+      if (TCHAR[c] === 1) return state;
+      if (c === 59 /* ; */) return X_NAME_START;
+      if (c === 13) return X_END;
+      if (c === 61 /* = */ && state === X_NAME) return X_VALUE_START;
+      break;
+    case X_VALUE_START:
+      if (c === 34) return X_QUOTED;
+      if (TCHAR[c] === 1) return X_TOKEN;
+      break;
+    case X_QUOTED:
+      if (c === 34) return X_AFTER_QUOTE;
+      if (c !== 92 && c !== 127 && c >= 32) return X_QUOTED;
+      break;
+    case X_AFTER_QUOTE:
+      if (c === 59) return X_NAME_START;
+      if (c === 13) return X_END;
+      break;
+    default:
+  }
+  throw new ChunkedError('malformed chunk extension');
 }
 
 const TRAILER_RE = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[\t\x20-\x7e\x80-\xff]*$/;
