@@ -1,7 +1,9 @@
 // What each sidecar is sent: the YAML documents of the last good snapshot that it needs, as written.
-// A sidecar gets its own MeshService, the Telemetry that can apply to it, and for every service it
+// A sidecar gets the Telemetry that can apply to it, and for its own service and every service it
 // calls (its subscription) that service, the HTTPRoutes governing it, and every service those routes
-// name. Equal documents give an equal version, so a change only reaches the sidecars whose view it alters.
+// name: its own service's routes too, since it may call itself (an orders canary called from orders).
+// A called name the mesh does not have comes with the services of that name in other namespaces, so
+// the sidecar's 404 can name them. Equal documents give an equal version, so a change only reaches the sidecars whose view it alters.
 import { createHash } from 'node:crypto';
 import type { ConfigSource, ParsedYaml, YamlCache } from '../../src/config/load.js';
 import type { Snapshot } from '../../src/config/types.js';
@@ -45,8 +47,9 @@ export class ConfigViews {
     const wanted = new Set<string>();
     const services = new Set<string>();
     const called = new Set(calls.filter((c) => snapshot.services.has(c)));
-    if (self !== undefined && snapshot.services.has(self)) services.add(self);
+    if (self !== undefined && snapshot.services.has(self)) called.add(self);
     for (const key of called) services.add(key);
+    for (const missing of calls.filter((c) => !called.has(c))) for (const key of sameNameElsewhere(snapshot, missing)) services.add(key);
     for (const route of snapshot.httpRoutes) {
       if (!route.parents.some((p) => called.has(p.service))) continue;
       wanted.add(`HTTPRoute ${route.namespace}/${route.name}`);
@@ -66,6 +69,12 @@ export class ConfigViews {
     for (const r of resources) h.update(r.file).update('\0').update(r.yaml).update('\0');
     return { version: h.digest('hex').slice(0, 12), resources };
   }
+}
+
+/** `orders.shop`, ... for `orders.default` when the mesh has no such service. */
+export function sameNameElsewhere(snapshot: Snapshot, key: string): string[] {
+  const name = key.slice(0, key.indexOf('.'));
+  return [...snapshot.services.values()].filter((s) => s.name === name).map((s) => s.key);
 }
 
 function splitDocuments(source: ConfigSource, { lines, docs }: ParsedYaml): Document[] {

@@ -40,6 +40,8 @@ export interface Graph {
   edges: GraphEdge[];
   /** The window the rates cover, as a duration: `60s`, `5m`. */
   window: string;
+  /** When less of the window has been seen (the control plane started within it): the time the rates divide by. */
+  observed?: string;
   /** RFC 3339. */
   generatedAt: string;
 }

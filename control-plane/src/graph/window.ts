@@ -58,6 +58,8 @@ export class TelemetryWindow implements GraphSource {
   /** Edges not tracked because maxEdges was reached. */
   droppedEdges = 0;
   private bounds: readonly number[] | undefined;
+  /** The start of the time the reports cover (the first one's arrival less its period): rates divide by no more than that. */
+  private observedSinceMs = Infinity;
   private readonly edges = new Map<string, EdgeSlots>();
   private readonly slotMs: number;
   private readonly slots: number;
@@ -81,6 +83,7 @@ export class TelemetryWindow implements GraphSource {
   ingest(report: TelemetryReport, receivedAtMs = Date.now()): void {
     const index = Math.floor(receivedAtMs / this.slotMs);
     if (index <= this.currentSlot() - this.slots) return;
+    this.observedSinceMs = Math.min(this.observedSinceMs, receivedAtMs - report.period_ms);
     if (this.bounds === undefined && report.bucket_bounds.length > 0) this.bounds = Object.freeze([...report.bucket_bounds]);
     const sameBounds = this.bounds !== undefined && sameNumbers(report.bucket_bounds, this.bounds);
     if (!sameBounds && report.bucket_bounds.length > 0) this.mismatchedReports++;
@@ -111,7 +114,9 @@ export class TelemetryWindow implements GraphSource {
       totals.push({ source: edge.source, target: edge.target, protocol: edge.protocol, requests: sum.requests, errors: sum.errors, denied: sum.denied, latency: this.percentiles(sum.counts) });
     }
     const nodeLatency = new Map([...byTarget].map(([id, counts]) => [id, this.percentiles(counts)] as const));
-    return assembleGraph(totals, nodeLatency, windowMs, now);
+    // After a restart the window may reach back past the first report: 20 s of traffic is not spread over 60.
+    const observedMs = Math.max(this.slotMs, Math.min(windowMs, now - this.observedSinceMs));
+    return assembleGraph(totals, nodeLatency, windowMs, now, observedMs);
   }
 
   private currentSlot(): number {

@@ -59,10 +59,12 @@ export type SeriesFactory = (destination: string, route: string) => RouteSeries;
 
 export class RouteTable {
   private readonly byHost = new Map<string, ServiceRoutes>();
+  /** Service keys by bare name, for the 404 of a name that exists in another namespace. */
+  private readonly byName = new Map<string, string[]>();
   /** Metric labels of calls to a host that is no service of the mesh. */
   readonly unknown: RouteSeries;
 
-  constructor(snapshot: Snapshot, clusters: ReadonlyMap<string, Cluster>, localNamespace: string, series: SeriesFactory) {
+  constructor(snapshot: Snapshot, clusters: ReadonlyMap<string, Cluster>, private readonly localNamespace: string, series: SeriesFactory) {
     this.unknown = series('unknown', '-');
     const routesByService = new Map<string, { route: HttpRoute; rule: RouteRule }[]>();
     for (const route of snapshot.httpRoutes) {
@@ -76,6 +78,7 @@ export class RouteTable {
       const rules = routesByService.get(svc.key);
       const entries = rules === undefined ? [defaultEntry(svc, clusters, series)] : compileEntries(svc, rules, clusters, series);
       const routes = new ServiceRoutes(svc, entries, series(svc.key, '-'));
+      this.byName.set(svc.name, [...(this.byName.get(svc.name) ?? []), svc.key]);
       for (const name of hostNames(svc, localNamespace)) {
         this.byHost.set(name, routes);
         this.byHost.set(`${name}:${svc.port}`, routes);
@@ -86,6 +89,15 @@ export class RouteTable {
   /** `authority` is a Host header or the authority of an absolute-form target. */
   resolve(authority: string): ServiceRoutes | undefined {
     return this.byHost.get(authority) ?? this.byHost.get(authority.toLowerCase());
+  }
+
+  /** Why `authority` names no service, for its 404: the services of that name in other namespaces, if any. */
+  unknownReason(authority: string): string {
+    if (authority === '') return 'no Host header: cannot tell which service is called';
+    const key = serviceKey(authority, this.localNamespace);
+    const others = key === undefined ? undefined : this.byName.get(key.slice(0, key.indexOf('.')));
+    const hint = others === undefined ? '' : `; the mesh has ${others.sort().join(', ')} (this sidecar's namespace is ${this.localNamespace}: use name.namespace or --namespace)`;
+    return `no service '${authority}' in the mesh${hint}`;
   }
 }
 
