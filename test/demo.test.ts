@@ -3,49 +3,9 @@ import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { BASE_PORT_SPAN, DemoPorts } from '../src/demo/topology.js';
-import { configDir, eventually, replaceFile, runCli, type Running } from './helpers/processes.js';
+import { configDir, eventually, replaceFile, runCli } from './helpers/processes.js';
+import { freeBase, portFree, startDemo } from './helpers/demo.js';
 import { connectionRefused } from './helpers/net.js';
-
-function portFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.once('error', () => resolve(false));
-    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
-  });
-}
-
-/**
- * A base port whose every demo port is free now, below Linux's ephemeral range (32768+) so that no
- * other test's port-0 socket takes one meanwhile; beside a running `npm start` on the default ports.
- */
-async function freeBase(): Promise<DemoPorts> {
-  for (;;) {
-    const ports = new DemoPorts(20_000 + Math.floor(Math.random() * (32_768 - 20_000 - BASE_PORT_SPAN)));
-    const free = await Promise.all(ports.all().map((p) => portFree(p.port)));
-    if (free.every(Boolean)) return ports;
-  }
-}
-
-/** Starts the demo on free ports (again, if one was taken between the check and the start). */
-async function startDemo(args: readonly string[]): Promise<{ demo: Running; ports: DemoPorts }> {
-  for (let attempt = 0; ; attempt++) {
-    const ports = await freeBase();
-    const demo = runCli(['demo', '--base-port', String(ports.base), ...args]);
-    const up = await untilBanner(demo);
-    if (up) return { demo, ports };
-    if (attempt < 3 && demo.output.stderr.includes('in use')) continue;
-    throw new Error(`the demo exited (${await demo.exited}) before its banner:\n${demo.output.stderr}`);
-  }
-}
-
-/** True once the demo prints its traffic line, false if it exits first: the test then shows why. */
-async function untilBanner(demo: Running): Promise<boolean> {
-  let exited = false;
-  void demo.exited.then(() => (exited = true));
-  await eventually(() => exited || demo.output.stdout.includes('generating '), 30_000, `the demo banner; stderr so far:\n${demo.output.stderr}`);
-  return !exited;
-}
 
 describe('npm start: the demo mesh', () => {
   it('runs every service behind a sidecar fed by the control plane, prints what to try, shows the canary split, the graph and errors, and stops by itself', async () => {
