@@ -29,7 +29,8 @@ export interface SidecarStatus {
   readonly version: string;
   readonly synced: boolean;
   readonly lastAck: Applied | null;
-  readonly lastNack: (Applied & { readonly error: string }) | null;
+  /** `version`: the one the sidecar kept and serves; `rejected`: the one it refused. */
+  readonly lastNack: (Applied & { readonly rejected: string; readonly error: string }) | null;
   readonly lastReportAt: string | null;
 }
 
@@ -43,7 +44,7 @@ export class SidecarStream {
   private namesKey = '';
   private sent: { version: string; nonce: string; at: bigint } | undefined;
   private lastAck: Applied | null = null;
-  private lastNack: (Applied & { error: string }) | null = null;
+  private lastNack: (Applied & { rejected: string; error: string }) | null = null;
   private readonly connectedAt = new Date().toISOString();
 
   constructor(
@@ -85,7 +86,8 @@ export class SidecarStream {
     const sent = this.sent!;
     const at = new Date().toISOString();
     if (req.error_detail !== null) {
-      this.lastNack = { version: sent.version, at, error: req.error_detail.message };
+      // A NACK's version_info is the version the sidecar kept and still serves (xDS); the one it refused is ours.
+      this.lastNack = { version: req.version_info, rejected: sent.version, at, error: req.error_detail.message };
       this.metrics.nacks.inc();
       this.log.warn(`sidecar ${this.node!.id} rejected version ${sent.version} (keeps '${req.version_info}'): ${req.error_detail.message}`);
     } else if (req.version_info === sent.version) {
