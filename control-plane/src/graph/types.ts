@@ -1,4 +1,4 @@
-// The call graph of CONTRACT.md section 5 (`GET /api/v1/graph`), whichever source computes it.
+// The call graph of docs/contract.md section 6 (`GET /api/v1/graph`), whichever source computes it.
 
 /** What was seen of a set of calls within the window. */
 export interface TrafficStats {
