@@ -178,7 +178,12 @@ describe('control plane and sidecars', () => {
     try {
       await eventually(async () => (await call(anonymous.outbound, 'ledger', '/anonymous')).status === 200, 5_000, 'ledger in the mesh');
       for (let i = 0; i < 3; i++) expect((await call(anonymous.outbound, 'ledger', '/anonymous')).status).toBe(200);
-      await new Promise((res) => setTimeout(res, 1_200)); // its own report, were it counted, would be in by now
+      // Not a fixed sleep: once a report of this sidecar sent after its calls is in, a wrong count would show.
+      const calledAt = new Date().toISOString();
+      await eventually(async () => {
+        const me = (await getJson<(SidecarView & { lastReportAt: string | null })[]>(cp.http, '/api/v1/sidecars')).find((s) => s.id.endsWith(`/${anonymous.proc.pid}`));
+        return me?.lastReportAt != null && me.lastReportAt > calledAt;
+      }, 5_000, "the anonymous sidecar's report after its calls");
     } finally {
       await anonymous.stop();
     }
