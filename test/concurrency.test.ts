@@ -73,19 +73,27 @@ async function expectEveryRequestCountedOnce(proxy: ProxyProcess): Promise<void>
   expect(total(text, 'mesh_request_duration_seconds_count', { reporter: 'source' }) - was).toBe(120);
 }
 
-describe('--concurrency 2: two workers behind one admin port', () => {
-  let app: Upstream;
-  let proxy: ProxyProcess;
-
+/** A `--concurrency 2` sidecar in front of one app for the tests of a describe block, stopped after them. */
+function twoWorkers(env?: NodeJS.ProcessEnv): { readonly proxy: ProxyProcess } {
+  let app: Upstream | undefined;
+  const fixture = { proxy: undefined as unknown as ProxyProcess };
   beforeAll(async () => {
     app = await startUpstream('app');
-    // Round robin makes the primary hand connections to the workers in turn, so both surely get some.
-    proxy = await startProxy({ files: { 'mesh.yaml': meshService('app', [app.port]) + TRACE_ALL }, args: ['--concurrency', '2'], env: { NODE_CLUSTER_SCHED_POLICY: 'rr' } });
+    fixture.proxy = await startProxy({ files: { 'mesh.yaml': meshService('app', [app.port]) + TRACE_ALL }, args: ['--concurrency', '2'], env });
   });
-
   afterAll(async () => {
-    await proxy?.stop('SIGKILL');
+    await fixture.proxy?.stop('SIGKILL');
     await app?.close();
+  });
+  return fixture;
+}
+
+describe('--concurrency 2: two workers behind one admin port', () => {
+  // Round robin makes the primary hand connections to the workers in turn, so both surely get some.
+  const w = twoWorkers({ NODE_CLUSTER_SCHED_POLICY: 'rr' });
+  let proxy: ProxyProcess;
+  beforeAll(() => {
+    proxy = w.proxy;
   });
 
   it('serves connections in both workers', async () => {
@@ -141,21 +149,11 @@ describe('--concurrency 2: two workers behind one admin port', () => {
 });
 
 describe('--concurrency 2 with the default scheduling: the kernel picks the worker', () => {
-  let app: Upstream;
-  let proxy: ProxyProcess;
-
-  beforeAll(async () => {
-    app = await startUpstream('app');
-    // No NODE_CLUSTER_SCHED_POLICY: what a user runs (SCHED_NONE, every worker accepts on the shared socket).
-    proxy = await startProxy({ files: { 'mesh.yaml': meshService('app', [app.port]) + TRACE_ALL }, args: ['--concurrency', '2'] });
-  });
-
-  afterAll(async () => {
-    await proxy?.stop('SIGKILL');
-    await app?.close();
-  });
+  // No NODE_CLUSTER_SCHED_POLICY: what a user runs (SCHED_NONE, every worker accepts on the shared socket).
+  const w = twoWorkers();
 
   it('both workers accept connections, and every request is counted once', async () => {
+    const { proxy } = w;
     const pids = await workerPids(proxy.proc.pid!);
     expect(pids).toHaveLength(2);
     // The kernel wakes whichever worker waits: connections held open in batches reach both before long.

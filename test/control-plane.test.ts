@@ -348,6 +348,10 @@ describe('control plane: bad input and readiness', () => {
       expect((await getJson<{ http_routes: { name: string }[] }>(orders.admin, '/config_dump')).http_routes.map((r) => r.name)).toEqual(['orders']);
       await replaceFile(join(cp.configDir, 'routes.yaml'), shopRoute(100, 0));
       await eventually(async () => (await bodies()).every((b) => b === 'v1'), 5_000, 'the weight edit on the sidecar of orders itself');
+      // A name the mesh has only in another namespace: the 404 names it, here as with a config file.
+      const elsewhere = await call(orders.outbound, 'orders-v1.default', '/');
+      expect([elsewhere.status, elsewhere.headers['x-meshlight-flags']]).toEqual([404, 'NR']);
+      expect(elsewhere.body).toContain("no service 'orders-v1.default' in the mesh; the mesh has orders-v1.shop");
     } finally {
       await orders.stop();
       await cp.stop();
