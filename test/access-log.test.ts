@@ -52,8 +52,21 @@ describe('the JSON access log', () => {
     const inbound = lines(await readFile(calleeLog, 'utf8')).find((l) => l['path'] === '/list?page=2')!;
     expect(inbound).toMatchObject({
       reporter: 'destination', source_service: 'frontend.default', response_code: 200, upstream_host: `127.0.0.1:${app.port}`,
-      request_id: out['request_id'],
+      request_id: out['request_id'], route: '-',
     });
+  });
+
+  it('logs a rewritten request as the client sent it: authority and path both', async () => {
+    const route = 'apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {name: rw}\nspec:\n  parentRefs: [{kind: Service, name: orders, port: 80}]\n' +
+      '  rules:\n  - matches: [{path: {type: PathPrefix, value: /old}}]\n    filters: [{type: URLRewrite, urlRewrite: {hostname: elsewhere, path: {type: ReplacePrefixMatch, replacePrefixMatch: /new}}}]\n' +
+      '    backendRefs: [{name: orders, port: 80}]\n  - backendRefs: [{name: orders, port: 80}]\n'; // the rest as before, for the tests after this one
+    await writeFile(join(caller.configDir, 'route.yaml'), route);
+    await eventually(async () => JSON.stringify(await (await fetch(`http://127.0.0.1:${caller.admin}/config_dump`)).json()).includes('"rw"'), 5_000, 'the reload');
+    expect((await call(caller.outbound, 'orders', '/old/x')).status).toBe(200);
+    await eventually(() => caller.output.stdout.includes('"/old/x"'), 5_000, 'the rewritten request logged');
+    expect(lines(caller.output.stdout).find((l) => l['path'] === '/old/x')).toMatchObject({ authority: 'orders', route: 'rw.0' });
+    await eventually(async () => (await readFile(calleeLog, 'utf8')).includes('/new/x'), 5_000, 'the callee logs what it got');
+    expect(lines(await readFile(calleeLog, 'utf8')).find((l) => l['path'] === '/new/x')).toMatchObject({ authority: 'elsewhere' });
   });
 
   it('logs local answers with their response flag', async () => {

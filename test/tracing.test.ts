@@ -15,9 +15,11 @@ interface ReceivedSpan {
 }
 
 /** A minimal OTLP/HTTP JSON receiver: what Jaeger, Tempo or the Collector would get. */
-async function startReceiver(): Promise<{ port: number; spans: ReceivedSpan[]; server: Server }> {
+async function startReceiver(): Promise<{ port: number; spans: ReceivedSpan[]; paths: string[]; server: Server }> {
   const spans: ReceivedSpan[] = [];
+  const paths: string[] = [];
   const server = createServer((req, res) => {
+    paths.push(req.url ?? '');
     let body = '';
     req.setEncoding('utf8').on('data', (d: string) => (body += d));
     req.on('end', () => {
@@ -35,7 +37,7 @@ async function startReceiver(): Promise<{ port: number; spans: ReceivedSpan[]; s
     });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return { port: (server.address() as AddressInfo).port, spans, server };
+  return { port: (server.address() as AddressInfo).port, spans, paths, server };
 }
 
 
@@ -56,12 +58,13 @@ describe('tracing across two sidecars', () => {
       req.resume();
       req.on('end', () => res.end('ok'));
     });
-    const otlp = ['--otlp-endpoint', `http://127.0.0.1:${receiver.port}/v1/traces`];
+    // A collector's base URL, as OpenTelemetry takes it: by the flag on one side, by the standard variable on the other.
+    const base = `http://127.0.0.1:${receiver.port}`;
     const services = `${meshService('orders', [1])}---\n${meshService('frontend', [1])}`;
-    callee = await startProxy({ files: { 'mesh.yaml': services, 't.yaml': telemetry(100) }, service: 'orders', appPort: app.port, args: otlp });
+    callee = await startProxy({ files: { 'mesh.yaml': services, 't.yaml': telemetry(100) }, service: 'orders', appPort: app.port, args: ['--otlp-endpoint', base] });
     caller = await startProxy({
       files: { 'mesh.yaml': `${meshService('orders', [callee.inbound])}---\n${meshService('frontend', [1])}`, 't.yaml': telemetry(100) },
-      service: 'frontend', args: otlp,
+      service: 'frontend', env: { OTEL_EXPORTER_OTLP_ENDPOINT: base },
     });
   });
 
@@ -83,6 +86,7 @@ describe('tracing across two sidecars', () => {
     expect(server.traceId).toBe(client.traceId);
     expect(server.parentSpanId).toBe(client.spanId);
     expect(client.attributes).toMatchObject({ 'http.request.method': 'GET', 'http.response.status_code': 200, 'peer.service': 'orders.default', 'http.route': 'default' });
+    expect(new Set(receiver.paths)).toEqual(new Set(['/v1/traces']));
     // The app gets the callee span as its parent, so its own calls continue the trace.
     expect(appSaw.get('/one')!['traceparent']).toBe(`00-${server.traceId}-${server.spanId}-01`);
     expect(appSaw.get('/one')!['b3']).toBe(`${server.traceId}-${server.spanId}-1`);

@@ -22,7 +22,9 @@ const FLAGS: FlagSpecs = {
   'connect-timeout': { type: 'string', help: 'upstream connect timeout', default: '10s' },
   'request-headers-timeout': { type: 'string', help: 'time a client has to send a request head (408 after)', default: '10s' },
   'max-request-headers-kb': { type: 'string', help: 'largest request head accepted (431 above)', default: '60' },
-  'otlp-endpoint': { type: 'string', help: 'OTLP/HTTP traces URL, e.g. http://127.0.0.1:4318/v1/traces (default: recent spans in memory, /traces)' },
+  'max-request-headers': { type: 'string', help: 'most header fields in a request head (431 above)', default: '100' },
+  'stream-idle-timeout': { type: 'string', help: "a request or response whose body moves no byte this long is cut (408 SI before the answer)", default: '5m' },
+  'otlp-endpoint': { type: 'string', help: "OTLP/HTTP: a collector's base URL (http://127.0.0.1:4318 sends to /v1/traces) or a full traces URL (default: OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT, else recent spans in memory, /traces)" },
   'access-log': { type: 'string', help: 'access log file, one JSON line per request (default stdout); SIGUSR1 reopens it' },
   'log-level': { type: 'string', help: `diagnostics on stderr: ${LOG_LEVELS.join('|')}`, default: 'info' },
   concurrency: { type: 'string', help: 'worker processes sharing the outbound and inbound ports, or auto (one per core); one /metrics for all', default: '1' },
@@ -60,8 +62,10 @@ export async function run(argv: string[]): Promise<number> {
     connectTimeoutMs: durationFlag(parsed, 'connect-timeout')!,
     limits: {
       headersTimeoutMs: durationFlag(parsed, 'request-headers-timeout')!,
-      maxHeaderBytes: positiveIntFlag(parsed, 'max-request-headers-kb')! * 1024,
+      maxHeadBytes: positiveIntFlag(parsed, 'max-request-headers-kb')! * 1024,
+      maxHeaders: positiveIntFlag(parsed, 'max-request-headers')!,
       keepAliveTimeoutMs: 60_000,
+      streamIdleTimeoutMs: durationFlag(parsed, 'stream-idle-timeout')!,
     },
     log,
     accessLogPath: stringFlag(parsed, 'access-log'),
@@ -89,7 +93,7 @@ export async function run(argv: string[]): Promise<number> {
 
 function otlpFlag(v: string | undefined): string | undefined {
   if (v === undefined) return undefined;
-  if (!/^https?:\/\/[^/]+/.test(v)) throw new UsageError(`--otlp-endpoint must be an http(s) URL like http://127.0.0.1:4318/v1/traces, got '${v}'`);
+  if (!/^https?:\/\/[^/]+/.test(v) || !URL.canParse(v)) throw new UsageError(`--otlp-endpoint must be an http(s) URL like http://127.0.0.1:4318, got '${v}'`);
   return v;
 }
 

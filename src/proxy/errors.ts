@@ -58,11 +58,33 @@ export class UpstreamProtocolError extends ProxyError {
   readonly status = 502;
 }
 
-/** The request cannot be routed as sent (two Host headers, a target that is no path); the connection closes. */
+/**
+ * The proxy refuses the request as sent: malformed (400), a head too large (431) or too slow (408), CONNECT
+ * (405), an unsupported Expect (417) or HTTP version (505). The connection closes after the answer.
+ */
 export class DownstreamProtocolError extends ProxyError {
   readonly code = 'ML_DOWNSTREAM_PROTOCOL';
   readonly flag = 'DPE';
-  readonly status = 400;
+  constructor(
+    message: string,
+    readonly status = 400,
+  ) {
+    super(message);
+  }
+}
+
+/** Every connection to the endpoint is busy and the queue for one is full (Envoy's overflow). */
+export class UpstreamOverflowError extends ProxyError {
+  readonly code = 'ML_UPSTREAM_OVERFLOW';
+  readonly flag = 'UO';
+  readonly status = 503;
+}
+
+/** Nothing moved on the request's body or answer for the stream idle timeout (Envoy's `SI`). */
+export class StreamIdleTimeoutError extends ProxyError {
+  readonly code = 'ML_STREAM_IDLE_TIMEOUT';
+  readonly flag = 'SI';
+  readonly status = 408;
 }
 
 /** The client went away (or broke its own request body) before the exchange finished. */
@@ -70,25 +92,4 @@ export class DownstreamClosedError extends ProxyError {
   readonly code = 'ML_DOWNSTREAM_CLOSED';
   readonly flag = 'DC';
   readonly status = 499;
-}
-
-const CONNECT_CODES = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'UND_ERR_CONNECT_TIMEOUT', 'EADDRNOTAVAIL']);
-const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
-/** undici's codes for an answer that breaks HTTP framing or limits (a body longer or shorter than its length, a head too large). */
-const PROTOCOL_CODES = new Set(['UND_ERR_RES_CONTENT_LENGTH_MISMATCH', 'UND_ERR_HEADERS_OVERFLOW']);
-
-/** Maps an error from undici (or the socket under it) to the ProxyError a user can act on. */
-export function classifyUpstreamError(err: unknown, target: string): ProxyError {
-  if (err instanceof ProxyError) return err;
-  const code = (err as { code?: unknown } | null)?.code;
-  const detail = typeof code === 'string' ? code : err instanceof Error ? err.message : String(err);
-  if (typeof code === 'string') {
-    if (CONNECT_CODES.has(code)) return new UpstreamConnectError(`upstream connect error to ${target}: ${detail}`, { cause: err });
-    if (TIMEOUT_CODES.has(code)) return new UpstreamTimeoutError(`upstream ${target} timed out: ${detail}`, { cause: err });
-  }
-  // undici's HTTPParserError often has no code (llhttp's message only), so the name decides.
-  if ((typeof code === 'string' && (code.startsWith('HPE_') || PROTOCOL_CODES.has(code))) || (err as Error | null)?.name === 'HTTPParserError') {
-    return new UpstreamProtocolError(`upstream ${target} sent a malformed response: ${(err as Error).message}`, { cause: err });
-  }
-  return new UpstreamResetError(`upstream ${target} reset the connection: ${detail}`, { cause: err });
 }

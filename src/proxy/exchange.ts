@@ -1,21 +1,23 @@
-// One request through the proxy. The Exchange is also the undici dispatch handler, so a request costs
-// one object and a header list, not a closure per step (ARCHITECTURE: hot path).
+// One request through the proxy, on meshlight's own HTTP/1.1 engine (http1/). The Exchange is both the
+// engine's request stream (client side) and its response stream (upstream side), so a request costs one
+// object and two header lists, not a closure per step (ARCHITECTURE: hot path).
 import { randomUUID } from 'node:crypto';
-import { ServerResponse, type IncomingMessage } from 'node:http';
-import type { Dispatcher } from 'undici';
 import {
-  DownstreamClosedError,
   DownstreamProtocolError,
   NoHealthyUpstreamError,
+  StreamIdleTimeoutError,
   UpstreamConnectError,
   UpstreamProtocolError,
   UpstreamTimeoutError,
-  classifyUpstreamError,
   type ProxyError,
 } from './errors.js';
 import { FilterChain } from './filters/filter.js';
-import { HOP_BY_HOP, removeHeader, setHeader, type HeaderList } from './headers.js';
-import { errorReply, sendLocalReply, type LocalReply } from './respond.js';
+import { HOP_BY_HOP, removeHeader, serializeHeaders, setHeader, type HeaderList } from './headers.js';
+import type { DownstreamConnection, RequestStream } from './http1/downstream.js';
+import { Framing, type HeadError, type RequestHead, type ResponseHead } from './http1/head-parser.js';
+import { tunnel } from './http1/tunnel.js';
+import type { ResponseStream, UpstreamConnection } from './http1/upstream.js';
+import { errorReply, formatLocalReply, type LocalReply } from './respond.js';
 import type { CompiledRule } from './routing/route-table.js';
 import type { RouteSeries } from '../telemetry/mesh-metrics.js';
 import type { Span } from '@opentelemetry/api';
@@ -30,11 +32,6 @@ export interface TrafficState {
   draining: boolean;
 }
 
-/** The listeners' ServerResponse, carrying its exchange so shared event handlers need no closure. */
-export class ProxyResponse extends ServerResponse<IncomingMessage> {
-  exchange: Exchange | null = null;
-}
-
 const PENDING = 0;
 const STREAMING = 1;
 const DONE = 2;
@@ -44,8 +41,11 @@ export const SOURCE_HEADER = 'x-meshlight-source';
 
 /** Connect failures of a body-less request move on to another endpoint, at most this many tries. */
 const MAX_CONNECT_TRIES = 3;
+const CONTINUE = 'HTTP/1.1 100 Continue\r\n\r\n';
+/** Headers a `Connection` list may not remove: the request's routing and framing depend on them. */
+const NOT_HOP_BY_HOP: ReadonlySet<string> = new Set(['host', 'content-length']);
 
-export class Exchange implements Dispatcher.DispatchHandler, LoggedRequest, TracedRequest, FinishedHop {
+export class Exchange implements RequestStream, ResponseStream, LoggedRequest, TracedRequest, FinishedHop {
   readonly startMs = Date.now();
   private readonly startPerf = performance.now();
   readonly method: string;
@@ -57,11 +57,13 @@ export class Exchange implements Dispatcher.DispatchHandler, LoggedRequest, Trac
   authority = '';
   /** Request headers for the upstream: lower-case, hop-by-hop removed. */
   headers: HeaderList = [];
-  hasBody = false;
+  readonly hasBody: boolean;
   requestId = '';
   /** The PathPrefix the route matched, for ReplacePrefixMatch. */
   matchedPrefix = '';
   rule: CompiledRule | undefined = undefined;
+  /** The matched rule's name; `-` on the inbound side (the callee's sidecar does not know the caller's route), as in metrics. */
+  routeName: string | undefined = undefined;
   chain: FilterChain = FilterChain.EMPTY;
   cluster: Cluster | undefined = undefined;
   endpoint: EndpointState | undefined = undefined;
@@ -86,58 +88,58 @@ export class Exchange implements Dispatcher.DispatchHandler, LoggedRequest, Trac
   incoming: IncomingTraceHeaders | undefined = undefined;
   /** Only sampled requests have one. */
   span: Span | undefined = undefined;
-  /** Request body bytes (Content-Length; a chunked upload counts 0) and response body bytes. */
+  /** Request and response body bytes (payload: chunked framing not counted). */
   bytesReceived = 0;
   bytesSent = 0;
-  /** Set when the head is unusable; the listener answers it with 400 instead of routing. */
+  /** Set when the request cannot be served as sent; the listener answers it instead of routing. */
   invalid: DownstreamProtocolError | undefined = undefined;
 
   private state = PENDING;
+  private finished = false;
   private tries = 0;
-  private abortUpstream: ((err?: Error) => void) | null = null;
-  private resumeUpstream: (() => void) | null = null;
+  private replayed = false;
+  private upgrade = false;
+  private bodyComplete: boolean;
+  /** Body bytes read before an upstream connection was ready for them. */
+  private pendingBody: Buffer[] | undefined = undefined;
+  private up: UpstreamConnection | undefined = undefined;
+  private upstreamHead = '';
+  private holding = false;
+  private corked = false;
   private timer: NodeJS.Timeout | undefined = undefined;
-  private drainHooked = false;
 
   constructor(
-    readonly req: IncomingMessage,
-    readonly res: ProxyResponse,
+    readonly conn: DownstreamConnection,
+    readonly head: RequestHead,
     private readonly traffic: TrafficState,
+    refusal: HeadError | undefined,
   ) {
-    this.method = req.method ?? 'GET';
+    this.method = head.method === '' ? '-' : head.method;
+    this.hasBody = head.framing !== Framing.NONE;
+    this.bodyComplete = !this.hasBody;
     traffic.inFlight++;
-    res.exchange = this;
-    res.on('close', onResponseClose);
-    // An answer queued behind another on a pipelined connection gets no 'close' when the client leaves
-    // (node never gives it the socket); its request is destroyed with an error instead. Rare: a closure is fine.
-    if (res.socket === null) req.once('close', () => this.queuedRequestClosed());
+    if (refusal !== undefined) {
+      this.invalid = new DownstreamProtocolError(refusal.message, refusal.status);
+      this.readTarget(head.target === '' ? '/' : head.target);
+      return;
+    }
     this.readHead();
   }
 
   /** One pass over the client's headers: the upstream list, and the few values the proxy acts on. */
   private readHead(): void {
-    const raw = this.req.rawHeaders;
+    const head = this.head;
+    const raw = head.headers;
     const out = this.headers;
-    let host = '';
     let xff = '';
-    let connection = '';
     let hasProto = false;
     for (let i = 0; i < raw.length; i += 2) {
-      const name = raw[i]!.toLowerCase();
+      const name = raw[i]!;
       const value = raw[i + 1]!;
       switch (name) {
-        case 'host':
-          // Two Host lines: routing by one while the upstream trusts the other is host confusion (RFC 9112 3.2).
-          if (host !== '') this.invalid = new DownstreamProtocolError('more than one Host header');
-          host = value;
-          break;
         case 'content-length':
-          this.hasBody = value !== '0';
-          this.bytesReceived = +value;
+          if (!this.hasBody) continue; // `Content-Length: 0`: nothing to frame
           break;
-        case 'transfer-encoding':
-          this.hasBody = true;
-          continue;
         case 'x-forwarded-for':
           xff = xff === '' ? value : `${xff}, ${value}`;
           continue;
@@ -159,13 +161,9 @@ export class Exchange implements Dispatcher.DispatchHandler, LoggedRequest, Trac
         case 'x-b3-flags':
           (this.incoming ??= new IncomingTraceHeaders()).capture(name, value);
           break;
-        case 'connection':
-          connection = value;
-          continue;
         case SOURCE_HEADER:
           this.source = value;
           continue;
-        // The listener already answered `100 Continue`; the upstream gets the body straight away.
         case 'expect':
           continue;
         default:
@@ -173,26 +171,48 @@ export class Exchange implements Dispatcher.DispatchHandler, LoggedRequest, Trac
       }
       out.push(name, value);
     }
-    if (connection !== '') removeConnectionNamed(out, connection);
+    if (head.connection !== '') removeConnectionNamed(out, head.connection);
+    if (head.upgrade !== undefined && /\bupgrade\b/i.test(head.connection) && head.upgrade.toLowerCase() !== 'h2c') {
+      // WebSocket and the like: the upgrade goes to the upstream, and a 101 turns the exchange into a tunnel.
+      // h2c is not taken up: the request is served as HTTP/1.1, as RFC 9113 lets a server do.
+      this.upgrade = true;
+      out.push('connection', 'upgrade', 'upgrade', head.upgrade);
+    }
+    if (head.method === 'CONNECT') this.invalid = new DownstreamProtocolError('CONNECT tunnels are not supported: call services over plain HTTP through the sidecar', 405);
+    if (head.expect !== undefined && head.expect.toLowerCase() !== '100-continue') {
+      this.invalid ??= new DownstreamProtocolError(`unsupported Expect ${JSON.stringify(head.expect.slice(0, 100))}`, 417);
+    }
+    this.authority = head.host ?? '';
+    this.readTarget(head.target);
+    // Checked here rather than by the parser so the answer carries the flag and a reason.
+    if (this.authority === '' && head.minor === 1) this.invalid ??= new DownstreamProtocolError('an HTTP/1.1 request needs a Host header');
+    if (this.invalid !== undefined) this.conn.closeAfter = true;
+    // As node:http does: the client is told to send its body at once, and the upstream gets it straight away.
+    else if (head.expect !== undefined && this.hasBody) this.conn.writeInterim(CONTINUE);
+    const peer = this.conn.remoteAddress;
+    out.push('x-forwarded-for', xff === '' ? peer : `${xff}, ${peer}`);
+    if (!hasProto) out.push('x-forwarded-proto', 'http');
+    if (this.requestId === '') {
+      this.requestId = randomUUID();
+      out.push('x-request-id', this.requestId);
+    }
+  }
 
-    let target = this.req.url ?? '/';
+  private readTarget(target: string): void {
     if (target.charCodeAt(0) !== 47 /* / */) {
       // Absolute form, from clients using HTTP_PROXY: the target's authority replaces Host (RFC 9112 3.2.2).
       // The scheme is case-insensitive; anything else (`*`, a bare authority) has no path to forward.
       const start = /^https?:\/\//i.exec(target)?.[0].length;
       if (start === undefined) {
-        this.invalid = new DownstreamProtocolError(`request target ${JSON.stringify(target.slice(0, 100))} is not a path or an http:// URL`);
+        this.invalid ??= new DownstreamProtocolError(`request target ${JSON.stringify(target.slice(0, 100))} is not a path or an http:// URL`);
       } else {
-        const slash = target.indexOf('/', start);
-        host = slash === -1 ? target.slice(start) : target.slice(start, slash);
-        target = slash === -1 ? '/' : target.slice(slash);
-        setHeader(out, 'host', host);
+        let end = start;
+        while (end < target.length && target.charCodeAt(end) !== 47 && target.charCodeAt(end) !== 63) end++;
+        this.authority = target.slice(start, end);
+        target = end === target.length ? '/' : target.charCodeAt(end) === 63 ? `/${target.slice(end)}` : target.slice(end);
+        setHeader(this.headers, 'host', this.authority);
       }
     }
-    // Checked here rather than by node (requireHostHeader) so the answer carries the flag and a reason.
-    if (host === '' && this.req.httpVersionMinor === 1) this.invalid ??= new DownstreamProtocolError('an HTTP/1.1 request needs a Host header');
-    if (this.invalid !== undefined) this.res.shouldKeepAlive = false;
-    this.authority = host;
     const q = target.indexOf('?');
     if (q === -1) {
       this.path = target;
@@ -202,24 +222,17 @@ export class Exchange implements Dispatcher.DispatchHandler, LoggedRequest, Trac
     }
     this.originalPath = this.path;
     this.originalQuery = this.query;
-    const peer = this.req.socket.remoteAddress ?? '';
-    out.push('x-forwarded-for', xff === '' ? peer : `${xff}, ${peer}`);
-    if (!hasProto) out.push('x-forwarded-proto', 'http');
-    if (this.requestId === '') {
-      this.requestId = randomUUID();
-      out.push('x-request-id', this.requestId);
-    }
   }
 
-  /** Sends the request to an endpoint of `cluster`; everything after this is driven by undici. */
+  /** Sends the request to an endpoint of `cluster`. */
   send(cluster: Cluster, timeoutMs: number): void {
     this.cluster = cluster;
     this.timeoutMs = timeoutMs;
     if (timeoutMs > 0) this.timer = setTimeout(onExchangeTimeout, timeoutMs, this);
-    this.dispatch();
+    this.dispatch(false);
   }
 
-  private dispatch(): void {
+  private dispatch(fresh: boolean): void {
     const ep = this.cluster!.pick(Date.now());
     if (ep === undefined) {
       this.fail(new NoHealthyUpstreamError(`no endpoints for service ${this.cluster!.name}`));
@@ -227,148 +240,270 @@ export class Exchange implements Dispatcher.DispatchHandler, LoggedRequest, Trac
     }
     this.endpoint = ep;
     this.tries++;
-    ep.active++;
+    this.holdEndpoint();
     ep.requests++;
-    ep.pool.dispatch(
-      { path: this.path + this.query, method: this.method, headers: this.headers, body: this.hasBody ? this.req : null },
-      this,
-    );
+    ep.pool.acquire(this, fresh);
   }
 
-  /** Answers from the proxy itself (no route, a redirect, ...). */
+  /** `endpoint.active` counts this request from its dispatch until its answer, error or abort, once. */
+  private holdEndpoint(): void {
+    this.holding = true;
+    this.endpoint!.active++;
+  }
+
+  private releaseEndpoint(): void {
+    if (this.holding) {
+      this.holding = false;
+      this.endpoint!.active--;
+    }
+  }
+
+  private buildUpstreamHead(): string {
+    const h = this.headers;
+    // HTTP/1.0 clients may send no Host; HTTP/1.1 upstreams need one.
+    if (this.authority === '') h.push('host', this.endpoint!.address);
+    const framing = this.head.framing === Framing.CHUNKED ? 'transfer-encoding: chunked\r\n' : '';
+    return `${this.method} ${this.path}${this.query} HTTP/1.1\r\n${serializeHeaders(h)}${framing}\r\n`;
+  }
+
+  /** Answers from the proxy itself (no route, a redirect, an error before the upstream answered). */
   reply(reply: LocalReply): void {
-    this.finish();
+    this.abortUpstream();
+    this.state = DONE;
+    this.clearTimer();
     this.status = reply.status;
     this.flag = reply.flag;
-    this.bytesSent = reply.body.length;
-    if (this.traffic.draining) this.res.shouldKeepAlive = false;
-    sendLocalReply(this.res, reply);
+    this.bytesSent = Buffer.byteLength(reply.body);
+    this.conn.write(formatLocalReply(reply, this.bytesSent, this.method === 'HEAD', this.connectionHeader()));
+    this.conn.endAnswer();
+    this.done();
   }
 
   fail(err: ProxyError): void {
     if (this.state === STREAMING) {
       // Headers are out: all we can do is cut the response short, as Envoy does.
-      this.finish();
+      this.abortUpstream();
+      this.state = DONE;
+      this.clearTimer();
       this.flag = err.flag;
-      this.res.destroy();
+      this.conn.destroy();
+      this.done();
       return;
     }
+    if (this.state === DONE) return;
     this.reply(errorReply(err));
   }
 
-  private finish(): void {
-    this.state = DONE;
+  /** The answer's Connection line: close for the connection's last answer; keep-alive for an HTTP/1.0 client that asked for it. */
+  private connectionHeader(): string {
+    if (this.traffic.draining) this.conn.closeAfter = true;
+    if (this.conn.closing) return 'connection: close\r\n';
+    return this.head.minor === 0 ? 'connection: keep-alive\r\n' : '';
+  }
+
+  private clearTimer(): void {
     if (this.timer !== undefined) clearTimeout(this.timer);
   }
 
-  // --- undici handler --------------------------------------------------------------------------
-
-  onConnect(abort: (err?: Error) => void): void {
-    if (this.state === DONE) abort(new DownstreamClosedError('client closed the connection'));
-    else this.abortUpstream = abort;
-  }
-
-  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
-    if (statusCode < 200) return true; // informational; the final answer follows
-    if (this.state !== PENDING) return false;
-    const headers: HeaderList = [];
-    let connection = '';
-    for (let i = 0; i < rawHeaders.length; i += 2) {
-      const name = rawHeaders[i]!.toString('latin1').toLowerCase();
-      if (HOP_BY_HOP.has(name)) {
-        if (name === 'connection') connection = rawHeaders[i + 1]!.toString('latin1');
-        continue;
-      }
-      headers.push(name, rawHeaders[i + 1]!.toString('latin1'));
+  private abortUpstream(): void {
+    const up = this.up;
+    if (up !== undefined) {
+      this.up = undefined;
+      up.abort();
+    } else if (this.holding) {
+      // Still waiting for a connection (queued, or one being opened for it, which onConnected drops).
+      this.endpoint!.pool.cancel(this);
     }
-    if (connection !== '') removeConnectionNamed(headers, connection);
-    this.chain.runResponse(this, headers);
-    const res = this.res;
-    if (this.traffic.draining) res.shouldKeepAlive = false;
-    try {
-      res.writeHead(statusCode, headers);
-    } catch (err) {
-      this.abortAttempt(new UpstreamProtocolError(`upstream ${this.endpoint!.address} sent an unusable header: ${(err as Error).message}`));
-      return false;
-    }
-    this.state = STREAMING;
-    this.status = statusCode;
-    this.resumeUpstream = resume;
-    return true;
+    this.releaseEndpoint();
   }
 
-  onData(chunk: Buffer): boolean {
-    if (this.state !== STREAMING) return false;
-    this.bytesSent += chunk.length;
-    if (this.res.write(chunk)) return true;
-    if (!this.drainHooked) {
-      this.drainHooked = true;
-      this.res.on('drain', onResponseDrain);
-    }
-    return false;
-  }
+  // --- the client's side (RequestStream) ----------------------------------------------------------
 
-  onComplete(): void {
-    const ep = this.endpoint!;
-    ep.active--;
-    ep.markReachable();
-    if (this.status >= 500) ep.errors++;
-    this.abortUpstream = null;
-    if (this.state !== STREAMING) return;
-    this.finish();
-    this.res.end();
-  }
-
-  onError(err: Error): void {
-    // undici holds a 304's Content-Length (the representation's, RFC 9110 8.6) or a 204's against the
-    // empty body they always have; the answer is whole, only the upstream connection is dropped.
-    if (this.state === STREAMING && (this.status === 304 || this.status === 204) && (err as { code?: unknown }).code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH') {
-      this.onComplete();
+  onBody(chunk: Buffer): void {
+    if (this.state === DONE) return;
+    const up = this.up;
+    if (up !== undefined) {
+      if (!up.writeBody(chunk)) this.conn.pause();
       return;
     }
-    const ep = this.endpoint;
-    this.abortUpstream = null;
-    if (ep !== undefined) ep.active--;
-    if (this.state === DONE) return; // we ended it ourselves: timeout or the client left
-    const e = classifyUpstreamError(err, ep?.address ?? 'upstream');
-    if (ep !== undefined) {
-      ep.errors++;
-      if (e instanceof UpstreamConnectError) {
-        ep.markUnreachable(Date.now(), e.message);
-        if (this.state === PENDING && !this.hasBody && this.tries < Math.min(MAX_CONNECT_TRIES, this.cluster!.endpoints.length)) {
-          this.dispatch();
-          return;
-        }
-      }
-    }
-    this.fail(e);
+    (this.pendingBody ??= []).push(chunk);
+    this.conn.pause();
   }
 
-  // --- events from the timer and the downstream response ----------------------------------------
+  onBodyEnd(payloadBytes: number): void {
+    this.bodyComplete = true;
+    this.bytesReceived = payloadBytes;
+    this.up?.endRequest();
+  }
+
+  onBodyError(err: HeadError): void {
+    this.fail(new DownstreamProtocolError(err.message, err.status));
+  }
+
+  onClose(): void {
+    if (this.state === DONE) return;
+    this.abortUpstream();
+    this.state = DONE;
+    this.clearTimer();
+    this.flag = 'DC';
+    this.done();
+  }
+
+  onDrain(): void {
+    this.up?.resume();
+  }
+
+  onIdleTimeout(): void {
+    this.conn.closeAfter = true; // a body that stopped mid-way cannot be skipped to the next request
+    this.fail(new StreamIdleTimeoutError(`no bytes moved for ${this.conn.idleTimeoutMs} ms (stream idle timeout)`));
+  }
+
+  // --- the upstream's side (ResponseStream) -------------------------------------------------------
+
+  onConnected(up: UpstreamConnection): void {
+    if (this.state === DONE) {
+      up.abort();
+      return;
+    }
+    this.up = up;
+    if (this.upstreamHead === '') this.upstreamHead = this.buildUpstreamHead();
+    const body = this.pendingBody;
+    this.pendingBody = undefined;
+    if (!up.writeRequest(this.upstreamHead, body, this.bodyComplete)) {
+      if (!this.bodyComplete) return; // the upstream's drain resumes the client
+    }
+    if (!this.bodyComplete) this.conn.resume();
+  }
+
+  onResponseHead(head: ResponseHead, batched: boolean): void {
+    if (this.state !== PENDING) return;
+    const status = head.status;
+    if (status === 101) return this.upgraded(head);
+    const headers: HeaderList = [];
+    const raw = head.headers;
+    for (let i = 0; i < raw.length; i += 2) {
+      const name = raw[i]!;
+      if (HOP_BY_HOP.has(name) || (status === 204 && name === 'content-length')) continue;
+      headers.push(name, raw[i + 1]!);
+    }
+    if (head.connection !== '') removeConnectionNamed(headers, head.connection);
+    this.chain.runResponse(this, headers);
+    let framing = '';
+    if (head.framing === Framing.CHUNKED && this.method !== 'HEAD' && status !== 204 && status !== 304) {
+      if (this.head.minor === 1) {
+        framing = 'transfer-encoding: chunked\r\n';
+      } else {
+        // An HTTP/1.0 client cannot take chunked: it gets the payload, ended by the close.
+        this.conn.closeAfter = true;
+        this.up!.payloadOnly((b) => this.onResponseBody(b));
+      }
+    } else if (head.framing === Framing.CLOSE && this.method !== 'HEAD' && status !== 204 && status !== 304) {
+      this.conn.closeAfter = true;
+    }
+    const close = this.connectionHeader();
+    this.state = STREAMING;
+    this.status = status;
+    if (batched) {
+      this.corked = true;
+      this.conn.cork();
+    }
+    this.conn.write(`HTTP/1.1 ${status} ${head.reason.slice(1)}\r\n${serializeHeaders(headers)}${framing}${close}\r\n`);
+  }
+
+  onResponseBody(chunk: Buffer): void {
+    if (this.state !== STREAMING) return;
+    const ok = this.conn.write(chunk);
+    if (this.corked) {
+      this.corked = false;
+      this.conn.uncork();
+    }
+    if (!ok) this.up?.pause();
+  }
+
+  onResponseEnd(bodyBytes: number): void {
+    const ep = this.endpoint!;
+    this.releaseEndpoint();
+    ep.markReachable();
+    if (this.status >= 500) ep.errors++;
+    this.up = undefined;
+    if (this.state !== STREAMING) return;
+    this.bytesSent = bodyBytes;
+    this.state = DONE;
+    this.clearTimer();
+    if (this.corked) {
+      this.corked = false;
+      this.conn.uncork();
+    }
+    this.conn.endAnswer();
+    this.done();
+  }
+
+  onUpstreamError(err: ProxyError, replayable: boolean): void {
+    const ep = this.endpoint;
+    this.up = undefined;
+    this.releaseEndpoint();
+    if (this.state === DONE) return;
+    if (ep !== undefined) {
+      ep.errors++;
+      if (err instanceof UpstreamConnectError) {
+        ep.markUnreachable(Date.now(), err.message);
+        if (this.state === PENDING && !this.hasBody && this.tries < Math.min(MAX_CONNECT_TRIES, this.cluster!.endpoints.length)) {
+          this.dispatch(false);
+          return;
+        }
+      } else if (replayable && this.state === PENDING && !this.replayed && !this.hasBody) {
+        // The keep-alive race: the server closed the idle connection as we sent on it. Nothing reached it: send again, on a new one.
+        this.replayed = true;
+        this.holdEndpoint();
+        ep.pool.acquire(this, true);
+        return;
+      }
+    }
+    this.fail(err);
+  }
+
+  onUpstreamDrain(): void {
+    if (!this.bodyComplete) this.conn.resume();
+  }
+
+  /** 101 Switching Protocols: the client and the upstream talk directly from here on. */
+  private upgraded(head: ResponseHead): void {
+    const up = this.up!;
+    if (!this.upgrade) {
+      this.fail(new UpstreamProtocolError(`upstream ${this.endpoint!.address} switched protocols unasked`));
+      return;
+    }
+    this.state = STREAMING;
+    this.status = 101;
+    this.clearTimer();
+    const headers: HeaderList = [];
+    const raw = head.headers;
+    for (let i = 0; i < raw.length; i += 2) if (raw[i] !== 'connection' && raw[i] !== 'upgrade' && raw[i] !== 'keep-alive') headers.push(raw[i]!, raw[i + 1]!);
+    this.chain.runResponse(this, headers);
+    this.conn.write(`HTTP/1.1 101 ${head.reason.slice(1)}\r\n${serializeHeaders(headers)}connection: upgrade\r\nupgrade: ${this.head.upgrade}\r\n\r\n`);
+    this.up = undefined;
+    this.releaseEndpoint();
+    tunnel(this.conn.socket, this.conn.detach(), up.socket, up.detach(), this);
+  }
+
+  /** The tunnel closed (tunnel.ts). */
+  tunnelClosed(sent: number, received: number): void {
+    this.bytesSent = sent;
+    this.bytesReceived = received;
+    this.state = DONE;
+    this.done();
+  }
 
   timedOut(): void {
     if (this.state === DONE) return;
-    this.abortAttempt(new UpstreamTimeoutError(`upstream ${this.endpoint?.address ?? this.cluster?.name} did not answer within ${this.timeoutMs} ms`));
+    this.fail(new UpstreamTimeoutError(`upstream ${this.endpoint?.address ?? this.cluster?.name} did not answer within ${this.timeoutMs} ms`));
   }
 
-  private abortAttempt(err: ProxyError): void {
-    const abort = this.abortUpstream;
-    this.fail(err);
-    abort?.(err);
-  }
-
-  private queuedRequestClosed(): void {
-    if (this.req.errored !== null && this.res.socket === null) this.downstreamClosed();
-  }
-
-  downstreamClosed(): void {
+  /** Once per request, however it ended: metrics, span, access log. */
+  private done(): void {
+    if (this.finished) return;
+    this.finished = true;
     this.traffic.inFlight--;
-    if (this.state !== DONE) {
-      this.finish();
-      this.flag = 'DC';
-      const abort = this.abortUpstream;
-      abort?.(new DownstreamClosedError('client closed the connection'));
-    }
     const durationMs = performance.now() - this.startPerf;
     const span = this.span;
     this.series?.get(this.method, this.status, this.flag ?? '').record(durationMs / 1000, this.bytesReceived, this.bytesSent, span !== undefined ? this.traceId : undefined);
@@ -379,7 +514,7 @@ export class Exchange implements Dispatcher.DispatchHandler, LoggedRequest, Trac
   // --- what the access log reads ------------------------------------------------------------------
 
   get protocol(): string {
-    return this.req.httpVersion;
+    return this.head.minor === 0 ? '1.0' : '1.1';
   }
 
   get upstreamHost(): string | undefined {
@@ -390,21 +525,6 @@ export class Exchange implements Dispatcher.DispatchHandler, LoggedRequest, Trac
     return this.cluster?.name;
   }
 
-  get routeName(): string | undefined {
-    return this.rule?.name;
-  }
-
-  resume(): void {
-    this.resumeUpstream?.();
-  }
-}
-
-function onResponseClose(this: ProxyResponse): void {
-  this.exchange?.downstreamClosed();
-}
-
-function onResponseDrain(this: ProxyResponse): void {
-  this.exchange?.resume();
 }
 
 function onExchangeTimeout(ex: Exchange): void {
@@ -415,6 +535,6 @@ function onExchangeTimeout(ex: Exchange): void {
 function removeConnectionNamed(headers: HeaderList, connection: string): void {
   for (const token of connection.split(',')) {
     const name = token.trim().toLowerCase();
-    if (name !== '' && name !== 'close' && name !== 'keep-alive') removeHeader(headers, name);
+    if (name !== '' && name !== 'close' && name !== 'keep-alive' && !NOT_HOP_BY_HOP.has(name)) removeHeader(headers, name);
   }
 }

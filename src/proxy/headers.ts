@@ -1,5 +1,5 @@
-// Header lists as the proxy keeps them: flat `[name, value, name, value, ...]` with lower-case names,
-// the shape undici sends and ServerResponse.writeHead takes, so no per-request objects are built.
+// Header lists as the proxy keeps them: flat `[name, value, name, value, ...]` with lower-case names
+// and values as their bytes came (latin1 text), so no per-request objects are built.
 export type HeaderList = string[];
 
 /** Headers that describe one connection, never forwarded (RFC 9110 7.6.1, plus proxy-connection). */
@@ -42,4 +42,11 @@ function removeAfter(list: HeaderList, name: string, from: number): void {
       i -= 2;
     }
   }
+}
+
+/** `name: value\r\n` lines, as latin1 text for the socket. */
+export function serializeHeaders(list: HeaderList): string {
+  let out = '';
+  for (let i = 0; i < list.length; i += 2) out += `${list[i]}: ${list[i + 1]}\r\n`;
+  return out;
 }

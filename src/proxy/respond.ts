@@ -1,6 +1,6 @@
 // The one place that turns a ProxyError (or a filter's local reply) into a status, a text body and the
 // x-meshlight-flags header, so every locally generated answer looks the same.
-import type { ServerResponse } from 'node:http';
+import { STATUS_CODES } from 'node:http';
 import type { ProxyError } from './errors.js';
 
 export const FLAGS_HEADER = 'x-meshlight-flags';
@@ -14,16 +14,15 @@ export interface LocalReply {
   readonly headers: readonly string[];
 }
 
-export function sendLocalReply(res: ServerResponse, reply: LocalReply): void {
-  if (res.headersSent || res.destroyed) {
-    res.destroy();
-    return;
-  }
-  const headers: string[] = ['content-type', 'text/plain; charset=utf-8', 'content-length', String(Buffer.byteLength(reply.body))];
-  if (reply.flag !== undefined) headers.push(FLAGS_HEADER, reply.flag);
-  for (const h of reply.headers) headers.push(h);
-  res.writeHead(reply.status, headers);
-  res.end(reply.body);
+/** The whole answer as latin1 text for the socket (no body for HEAD; `connection`: its Connection line or ''). */
+export function formatLocalReply(reply: LocalReply, bodyBytes: number, head: boolean, connection: string): string {
+  let out = `HTTP/1.1 ${reply.status} ${STATUS_CODES[reply.status] ?? ''}\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${bodyBytes}\r\n`;
+  if (reply.flag !== undefined) out += `${FLAGS_HEADER}: ${reply.flag}\r\n`;
+  const extra = reply.headers;
+  for (let i = 0; i + 1 < extra.length; i += 2) out += `${extra[i]}: ${extra[i + 1]}\r\n`;
+  out += connection;
+  // The body is UTF-8; the socket writes this text as latin1, so it goes as its UTF-8 bytes.
+  return `${out}\r\n${head ? '' : Buffer.from(reply.body).toString('latin1')}`;
 }
 
 export function errorReply(err: ProxyError): LocalReply {

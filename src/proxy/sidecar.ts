@@ -6,7 +6,7 @@ import type { Logger } from '../diagnostics.js';
 import { watchConfig, type ConfigWatcher } from './config-watch.js';
 import type { TrafficState } from './exchange.js';
 import { adminAnswer, createAdminServer, type AdminAnswer, type AdminRequest, type AdminState } from './listeners/admin.js';
-import { createProxyServer, type ProxyServer, type ServerLimits } from './listeners/http-server.js';
+import { Http1Listener, type ServerLimits } from './http1/downstream.js';
 import { listen } from './listeners/listen.js';
 import { createInboundHandler } from './listeners/inbound.js';
 import { createOutboundHandler } from './listeners/outbound.js';
@@ -14,11 +14,10 @@ import { buildPlan, type PlanOptions, type ProxyPlan } from './plan.js';
 import { ClusterManager } from './upstream/cluster.js';
 import { Telemetry, type PoolState } from '../telemetry/registry.js';
 import { AccessLogSink } from '../telemetry/access-log.js';
-import { Tracing } from '../telemetry/tracing.js';
+import { exportTarget, Tracing } from '../telemetry/tracing.js';
 import { selfName } from './plan.js';
 import { serviceKey } from './routing/route-table.js';
-import { MeshClient } from '../mesh-client/client.js';
-import { Reporter } from '../mesh-client/reporter.js';
+import type { MeshClient } from '../mesh-client/client.js';
 import { hostname, networkInterfaces } from 'node:os';
 
 export interface SidecarOptions extends PlanOptions {
@@ -39,7 +38,7 @@ export interface SidecarOptions extends PlanOptions {
   readonly log: Logger;
   /** The access log file; undefined: stdout. */
   readonly accessLogPath: string | undefined;
-  /** OTLP/HTTP traces endpoint; undefined: spans are kept in memory only (/traces). */
+  /** --otlp-endpoint (a traces URL or a collector's base URL); undefined: OTEL_EXPORTER_OTLP_* if set, else memory only (/traces). */
   readonly otlpEndpoint: string | undefined;
 }
 
@@ -50,7 +49,7 @@ export class Sidecar implements TrafficState {
   private rejected: readonly ConfigIssue[] = [];
   private listening = false;
   private readonly clusters: ClusterManager;
-  private readonly dataServers: ProxyServer[] = [];
+  private readonly dataServers: Http1Listener[] = [];
   private adminServer: Server | undefined;
   private statsServer: Server | undefined;
   private watcher: ConfigWatcher | undefined;
@@ -65,7 +64,7 @@ export class Sidecar implements TrafficState {
   constructor(private readonly opts: SidecarOptions) {
     this.clusters = new ClusterManager({ connectTimeoutMs: opts.connectTimeoutMs });
     this.accessLog = new AccessLogSink(opts.accessLogPath);
-    this.tracing = new Tracing({ serviceName: selfName(opts), otlpEndpoint: opts.otlpEndpoint });
+    this.tracing = new Tracing({ serviceName: selfName(opts), target: exportTarget(opts.otlpEndpoint, process.env) });
     this.telemetry = new Telemetry({
       inFlight: () => this.inFlight,
       downstreamConnections: () => this.downstreamConnections,
@@ -79,16 +78,16 @@ export class Sidecar implements TrafficState {
   private *poolStates(): Iterable<PoolState> {
     for (const c of this.plan?.clusters.values() ?? []) {
       for (const ep of c.endpoints) {
-        const { connected, running, pending } = ep.pool.stats;
+        const { connected, running, pending } = ep.pool;
         yield { service: c.name, endpoint: ep.address, connected, running, pending };
       }
     }
   }
 
   /** mesh_tcp_connections_* and the open-connections gauge: per connection, never per request. */
-  private countConnections(server: ProxyServer, labels: string): void {
+  private countConnections(listener: Http1Listener, labels: string): void {
     const mesh = this.telemetry.mesh;
-    server.on('connection', (socket) => {
+    listener.server.on('connection', (socket) => {
       this.downstreamConnections++;
       mesh.connectionOpened(labels);
       socket.once('close', () => {
@@ -117,20 +116,22 @@ export class Sidecar implements TrafficState {
       await listen(this.adminServer, opts.ports.admin, '127.0.0.1', 'admin');
     }
     if (opts.controlPlane !== undefined) await this.subscribe(opts.controlPlane);
+    // A config that samples gets its first request's span: the SDK is in before the listeners open.
+    if (this.plan !== undefined && (this.plan.trace.percentage > 0 || this.tracing.exporting)) await this.tracing.enable();
     const client = this.meshClient;
     const discover = client === undefined ? undefined : (authority: string) => {
       const key = serviceKey(authority, opts.namespace);
       return key === undefined ? undefined : client.discover(key);
     };
-    const outbound = createProxyServer(opts.limits, createOutboundHandler(this, current, { log: { sink: this.accessLog, reporter: 'source' }, tracing: this.tracing }, discover));
+    const outbound = new Http1Listener(opts.limits, createOutboundHandler(this, current, { log: { sink: this.accessLog, reporter: 'source' }, tracing: this.tracing }, discover));
     this.countConnections(outbound, `reporter="source",source_service="${self}"`);
     this.dataServers.push(outbound);
-    await listen(outbound, opts.ports.outbound, '127.0.0.1', 'outbound');
+    await listen(outbound.server, opts.ports.outbound, '127.0.0.1', 'outbound');
     if (opts.appPort !== undefined) {
-      const inbound = createProxyServer(opts.limits, createInboundHandler(this, current, { log: { sink: this.accessLog, reporter: 'destination' }, tracing: this.tracing }));
+      const inbound = new Http1Listener(opts.limits, createInboundHandler(this, current, { log: { sink: this.accessLog, reporter: 'destination' }, tracing: this.tracing }));
       this.countConnections(inbound, `reporter="destination",destination_service="${self}"`);
       this.dataServers.push(inbound);
-      await listen(inbound, opts.ports.inbound, opts.bindAddress, 'inbound');
+      await listen(inbound.server, opts.ports.inbound, opts.bindAddress, 'inbound');
     }
     if (opts.configPath !== undefined && this.meshClient === undefined) {
       this.watcher = await watchConfig(opts.configPath, () => {
@@ -159,6 +160,8 @@ export class Sidecar implements TrafficState {
   /** Connects to the control plane; without a config file, waits for its first config (not ready meanwhile). */
   private async subscribe(address: string): Promise<void> {
     const { opts } = this;
+    // grpc-js and the proto loader (~13 MB resident) only for a sidecar that has a control plane.
+    const [{ MeshClient }, { Reporter }] = await Promise.all([import('../mesh-client/client.js'), import('../mesh-client/reporter.js')]);
     this.meshClient = new MeshClient({
       address,
       node: {
@@ -183,6 +186,7 @@ export class Sidecar implements TrafficState {
 
   private apply(snapshot: Snapshot): void {
     this.plan = buildPlan(snapshot, this.opts, this.clusters, this.telemetry.mesh);
+    if (this.plan.trace.percentage > 0 || this.tracing.exporting) void this.tracing.enable();
     this.rejected = [];
     const { service, namespace, log } = this.opts;
     if (service !== undefined && !snapshot.services.has(`${service}.${namespace}`)) {
@@ -224,12 +228,12 @@ export class Sidecar implements TrafficState {
     for (const s of this.dataServers) s.close();
     const deadline = Date.now() + drainTimeoutMs;
     while (this.inFlight > 0 && Date.now() < deadline) {
-      for (const s of this.dataServers) s.closeIdleConnections();
+      for (const s of this.dataServers) s.closeIdle();
       await new Promise((res) => setTimeout(res, 25));
     }
     const timedOut = this.inFlight > 0;
     if (timedOut) log.warn(`drain time ${drainTimeoutMs} ms passed with ${this.inFlight} requests in flight: closing them`);
-    for (const s of this.dataServers) s.closeAllConnections();
+    for (const s of this.dataServers) s.closeAll();
     for (const s of [this.adminServer, this.statsServer]) {
       s?.closeAllConnections();
       s?.close();

@@ -70,11 +70,17 @@ export function startHop(ex: TracedRequest, settings: TraceSettings, tracing: Tr
   const sampled = decided ?? Math.random() * 100 < settings.percentage;
   if (sampled) {
     const span = tracing.start(kind, ex.method, ctx, ex.startMs);
-    const sc = span.spanContext();
-    ex.span = span;
-    ex.traceId = sc.traceId;
-    ex.spanId = sc.spanId;
-    injectContext(ex.headers, settings.propagate, sc.traceId, sc.spanId, true, ex.incoming?.tracestate, ex.incoming !== undefined);
+    if (span !== undefined) {
+      const sc = span.spanContext();
+      ex.span = span;
+      ex.traceId = sc.traceId;
+      ex.spanId = sc.spanId;
+    } else {
+      // The SDK is still loading: this hop records no span, but the decision travels on.
+      ex.traceId = ctx?.traceId ?? newTraceId();
+      ex.spanId = newSpanId();
+    }
+    injectContext(ex.headers, settings.propagate, ex.traceId, ex.spanId, true, ex.incoming?.tracestate, ex.incoming !== undefined);
   } else if (ctx !== undefined) {
     // Not ours to record: the context travels on unchanged.
     ex.traceId = ctx.traceId;
@@ -100,7 +106,7 @@ export interface FinishedHop {
 
 /** Semantic-convention attributes (HTTP, stable names), then the span ends. */
 export function endHop(span: Span, ex: FinishedHop): void {
-  if (ex.routeName !== undefined) span.updateName(`${ex.method} ${ex.routeName}`);
+  if (ex.routeName !== undefined && ex.routeName !== '-') span.updateName(`${ex.method} ${ex.routeName}`);
   span.setAttributes({
     'http.request.method': ex.method,
     'http.response.status_code': ex.status,

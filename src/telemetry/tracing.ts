@@ -1,108 +1,75 @@
-// Spans for sampled requests only, with the OpenTelemetry SDK: a SERVER span per inbound request and a
-// CLIENT span per outbound one, exported over OTLP/HTTP in batches from a bounded queue (a dead
-// collector costs dropped spans, counted, never memory or latency), and the most recent kept for /traces.
-import { ROOT_CONTEXT, SpanKind, TraceFlags, trace, type Span } from '@opentelemetry/api';
-import { ExportResultCode, hrTimeToMilliseconds } from '@opentelemetry/core';
-import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
-import { resourceFromAttributes } from '@opentelemetry/resources';
-import { BasicTracerProvider, type ReadableSpan, type SpanExporter, type SpanProcessor } from '@opentelemetry/sdk-trace-base';
+// Spans for sampled requests only: a SERVER span per inbound request and a CLIENT span per outbound one,
+// exported over OTLP/HTTP in batches from a bounded queue (a dead collector costs dropped spans, counted,
+// never memory or latency), and the most recent kept for /traces. The OpenTelemetry SDK (otel-sdk.ts,
+// ~15 MB resident with its exporter) is loaded only once this sidecar may record a span: its sampling
+// percentage is above 0, an exporter is set, or a caller sent a sampled request.
+import { SpanKind, type Span } from '@opentelemetry/api';
+import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import type { ParentContext } from './trace-context.js';
+import type { OtelSdk } from './otel-sdk.js';
 
-const MAX_QUEUE = 2_048;
-const BATCH = 512;
-const FLUSH_MS = 1_000;
-const RECENT = 500;
-
-/** Batches ended spans to an exporter; past MAX_QUEUE waiting spans, new ones are dropped and counted. */
-class BoundedBatchProcessor implements SpanProcessor {
-  dropped = 0;
-  exported = 0;
-  private queue: ReadableSpan[] = [];
-  private inFlight = 0;
-  private readonly timer: NodeJS.Timeout;
-
-  constructor(private readonly exporter: SpanExporter | undefined, private readonly recent: ReadableSpan[]) {
-    this.timer = setInterval(() => this.flush(), FLUSH_MS);
-    this.timer.unref();
-  }
-
-  onStart(): void {}
-
-  onEnd(span: ReadableSpan): void {
-    this.recent.push(span);
-    if (this.recent.length > RECENT) this.recent.shift();
-    if (this.exporter === undefined) return;
-    if (this.queue.length >= MAX_QUEUE) {
-      this.dropped++;
-      return;
-    }
-    this.queue.push(span);
-    if (this.queue.length >= BATCH) this.flush();
-  }
-
-  private flush(): Promise<void> {
-    if (this.exporter === undefined || this.queue.length === 0 || this.inFlight >= 2) return Promise.resolve();
-    const batch = this.queue.splice(0, BATCH);
-    this.inFlight++;
-    return new Promise((resolve) => {
-      this.exporter!.export(batch, (result) => {
-        this.inFlight--;
-        if (result.code === ExportResultCode.SUCCESS) this.exported += batch.length;
-        else this.dropped += batch.length;
-        resolve();
-      });
-    });
-  }
-
-  async forceFlush(): Promise<void> {
-    while (this.queue.length > 0 && this.inFlight < 2) await this.flush();
-  }
-
-  async shutdown(): Promise<void> {
-    clearInterval(this.timer);
-    await this.forceFlush();
-    await this.exporter?.shutdown();
-  }
-}
+/** Where spans go: an OTLP/HTTP traces URL, the standard OTEL_EXPORTER_OTLP_* variables, or nowhere (memory only). */
+export type ExportTarget = { readonly kind: 'url'; readonly url: string } | { readonly kind: 'env' } | { readonly kind: 'none' };
 
 export interface TracingOptions {
   /** This sidecar's service: the spans' `service.name`. */
   readonly serviceName: string;
-  /** OTLP/HTTP traces URL, e.g. http://collector:4318/v1/traces; undefined: in memory only. */
-  readonly otlpEndpoint: string | undefined;
+  readonly target: ExportTarget;
+}
+
+/**
+ * `--otlp-endpoint` as OpenTelemetry reads OTEL_EXPORTER_OTLP_ENDPOINT: a collector's base URL gets
+ * `/v1/traces`; a URL with a path is used as it is. Without the flag, the standard variables decide.
+ */
+export function exportTarget(flag: string | undefined, env: NodeJS.ProcessEnv): ExportTarget {
+  if (flag !== undefined) {
+    const url = new URL(flag);
+    if (url.pathname === '/' || url.pathname === '') url.pathname = '/v1/traces';
+    return { kind: 'url', url: url.toString() };
+  }
+  if ((env['OTEL_EXPORTER_OTLP_TRACES_ENDPOINT'] ?? env['OTEL_EXPORTER_OTLP_ENDPOINT'] ?? '') !== '') return { kind: 'env' };
+  return { kind: 'none' };
 }
 
 export class Tracing {
-  private readonly provider: BasicTracerProvider;
-  private readonly processor: BoundedBatchProcessor;
-  private readonly tracer;
-  /** The last RECENT ended spans, oldest first: what /traces shows. */
+  private sdk: OtelSdk | undefined = undefined;
+  private loading: Promise<void> | undefined = undefined;
+  /** The last ended spans, oldest first: what /traces shows. */
   readonly recent: ReadableSpan[] = [];
+  /** Sampled requests that came before the SDK was loaded: their context went on, their span was not recorded. */
+  unrecorded = 0;
 
-  constructor(opts: TracingOptions) {
-    const exporter = opts.otlpEndpoint === undefined ? undefined : new OTLPTraceExporter({ url: opts.otlpEndpoint, timeoutMillis: 5_000 });
-    this.processor = new BoundedBatchProcessor(exporter, this.recent);
-    this.provider = new BasicTracerProvider({
-      resource: resourceFromAttributes({ 'service.name': opts.serviceName }),
-      spanProcessors: [this.processor],
+  constructor(private readonly opts: TracingOptions) {}
+
+  /** Whether spans are exported (else only kept for /traces). */
+  get exporting(): boolean {
+    return this.opts.target.kind !== 'none';
+  }
+
+  /** Loads the SDK (once); the sidecar calls it when a config can sample. */
+  enable(): Promise<void> {
+    this.loading ??= import('./otel-sdk.js').then((m) => {
+      this.sdk = new m.OtelSdk(this.opts.serviceName, this.opts.target, this.recent);
     });
-    this.tracer = this.provider.getTracer('meshlight');
+    return this.loading;
   }
 
   get dropped(): number {
-    return this.processor.dropped;
+    return this.sdk?.processor.dropped ?? 0;
   }
 
   get exported(): number {
-    return this.processor.exported;
+    return this.sdk?.processor.exported ?? 0;
   }
 
-  /** Starts a span for a request already decided to be sampled, as a child of `parent` when given. */
-  start(kind: 'server' | 'client', name: string, parent: ParentContext | undefined, startMs: number): Span {
-    const ctx = parent === undefined
-      ? ROOT_CONTEXT
-      : trace.setSpanContext(ROOT_CONTEXT, { traceId: parent.traceId, spanId: parent.spanId, traceFlags: TraceFlags.SAMPLED, isRemote: true });
-    return this.tracer.startSpan(name, { kind: kind === 'server' ? SpanKind.SERVER : SpanKind.CLIENT, startTime: startMs }, ctx);
+  /** A span for a request decided to be sampled; undefined while the SDK is still loading (it is asked to). */
+  start(kind: 'server' | 'client', name: string, parent: ParentContext | undefined, startMs: number): Span | undefined {
+    if (this.sdk === undefined) {
+      this.unrecorded++;
+      void this.enable();
+      return undefined;
+    }
+    return this.sdk.start(kind, name, parent, startMs);
   }
 
   /** /traces: the recent spans, newest first; only those of one trace when `traceId` is given. */
@@ -117,15 +84,19 @@ export class Tracing {
         parent_span_id: s.parentSpanContext?.spanId,
         name: s.name,
         kind: SpanKind[s.kind],
-        start_time: new Date(hrTimeToMilliseconds(s.startTime)).toISOString(),
-        duration_ms: hrTimeToMilliseconds(s.duration),
+        start_time: new Date(hrMs(s.startTime)).toISOString(),
+        duration_ms: hrMs(s.duration),
         status: s.status.code,
         attributes: s.attributes,
       })).reverse(),
     };
   }
 
-  shutdown(): Promise<void> {
-    return this.provider.shutdown();
+  async shutdown(): Promise<void> {
+    await this.loading;
+    await this.sdk?.shutdown();
   }
 }
+
+/** OpenTelemetry's [seconds, nanoseconds] in milliseconds. */
+const hrMs = (t: readonly [number, number]): number => t[0] * 1_000 + t[1] / 1e6;

@@ -1,8 +1,8 @@
 // Outbound (15001): the app's calls to other services. Routed by Host or absolute-form target,
 // then by the service's HTTPRoute rules.
-import type { IncomingMessage } from 'node:http';
 import { NoBackendError, NoRouteError } from '../errors.js';
-import { Exchange, SOURCE_HEADER, type ProxyResponse, type TrafficState } from '../exchange.js';
+import { Exchange, SOURCE_HEADER, type TrafficState } from '../exchange.js';
+import type { DownstreamHandler } from '../http1/downstream.js';
 import type { ListenerTelemetry } from '../../telemetry/access-log.js';
 import { startHop } from '../../telemetry/trace-hop.js';
 import type { ProxyPlan } from '../plan.js';
@@ -14,9 +14,9 @@ import type { ServiceRoutes } from '../routing/route-table.js';
  */
 export type Discover = (authority: string) => Promise<void> | undefined;
 
-export function createOutboundHandler(traffic: TrafficState, currentPlan: () => ProxyPlan, telemetry: ListenerTelemetry, discover?: Discover) {
-  return function onOutboundRequest(req: IncomingMessage, res: ProxyResponse): void {
-    const ex = new Exchange(req, res, traffic);
+export function createOutboundHandler(traffic: TrafficState, currentPlan: () => ProxyPlan, telemetry: ListenerTelemetry, discover?: Discover): DownstreamHandler {
+  return { onRequest(conn, head, refusal): Exchange {
+    const ex = new Exchange(conn, head, traffic, refusal);
     const plan = currentPlan();
     ex.sourceService = plan.self;
     if (plan.accessLog) ex.log = telemetry.log;
@@ -24,21 +24,28 @@ export function createOutboundHandler(traffic: TrafficState, currentPlan: () => 
     if (ex.invalid !== undefined) {
       ex.series = plan.routes.unknown;
       ex.fail(ex.invalid);
-      return;
+      return ex;
     }
     const routes = plan.routes.resolve(ex.authority);
-    if (routes !== undefined) return route(ex, plan, routes);
+    if (routes !== undefined) {
+      route(ex, plan, routes);
+      return ex;
+    }
     // Like Envoy's on-demand cluster discovery: the first call to a service not yet known to this
     // sidecar waits for the control plane to send it (or to say there is none).
     const asked = discover?.(ex.authority);
-    if (asked === undefined) return unknownService(ex, plan);
+    if (asked === undefined) {
+      unknownService(ex, plan);
+      return ex;
+    }
     asked.then(() => {
       const now = currentPlan();
       const found = now.routes.resolve(ex.authority);
       if (found === undefined) unknownService(ex, now);
       else route(ex, now, found);
     }, () => unknownService(ex, currentPlan()));
-  };
+    return ex;
+  } };
 }
 
 function unknownService(ex: Exchange, plan: ProxyPlan): void {
@@ -55,6 +62,7 @@ function route(ex: Exchange, plan: ProxyPlan, routes: ServiceRoutes): void {
   }
   const rule = hit.rule;
   ex.rule = rule;
+  ex.routeName = rule.name;
   ex.series = rule.series;
   ex.chain = rule.chain;
   ex.matchedPrefix = hit.match.prefix;

@@ -1,7 +1,7 @@
 // A service's endpoints and how the next one is picked; ClusterManager keeps endpoint pools alive
 // across snapshots so a reload never drops warm connections.
 import type { Snapshot } from '../../config/types.js';
-import { EndpointState, type PoolOptions } from './endpoint.js';
+import { EndpointState, type EndpointOptions } from './endpoint.js';
 
 export class Cluster {
   private next = 0;
@@ -32,7 +32,7 @@ export class Cluster {
 export class ClusterManager {
   private byAddress = new Map<string, EndpointState>();
 
-  constructor(private readonly opts: PoolOptions) {}
+  constructor(private readonly opts: EndpointOptions) {}
 
   /** One cluster per service of the snapshot, plus `extra` static clusters (the inbound app). */
   build(snapshot: Snapshot, extra: readonly { name: string; address: string }[]): Map<string, Cluster> {

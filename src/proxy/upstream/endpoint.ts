@@ -1,15 +1,15 @@
-// One upstream host: its keep-alive pool and what /clusters shows about it.
-import { Pool } from 'undici';
+// One upstream host: its keep-alive pool (the engine's) and what /clusters shows about it.
+import { EndpointPool, POOL_DEFAULTS, type PoolOptions } from '../http1/upstream.js';
 
 /** After a failed connect, skip the endpoint this long unless nothing else is left (Envoy's panic mode). */
 const UNREACHABLE_MS = 5_000;
 
-export interface PoolOptions {
+export interface EndpointOptions {
   readonly connectTimeoutMs: number;
 }
 
 export class EndpointState {
-  readonly pool: Pool;
+  readonly pool: EndpointPool;
   active = 0;
   requests = 0;
   errors = 0;
@@ -20,15 +20,10 @@ export class EndpointState {
   constructor(
     readonly address: string,
     readonly labels: Readonly<Record<string, string>>,
-    opts: PoolOptions,
+    opts: EndpointOptions,
   ) {
-    this.pool = new Pool(`http://${address}`, {
-      connect: { timeout: opts.connectTimeoutMs },
-      // Upstream servers (node's default is 5 s) must never close a socket we are about to reuse.
-      keepAliveTimeout: 4_000,
-      // Response heads up to 60 KiB, as Envoy and our own listeners allow (undici's default is 16 KiB).
-      maxHeaderSize: 60 * 1024,
-    });
+    const pool: PoolOptions = { ...POOL_DEFAULTS, connectTimeoutMs: opts.connectTimeoutMs };
+    this.pool = new EndpointPool(address, pool);
   }
 
   available(now: number): boolean {
@@ -55,7 +50,7 @@ export class EndpointState {
       requests_total: this.requests,
       errors_total: this.errors,
       connect_failures_total: this.connectFailures,
-      pool: { connected: this.pool.stats.connected, running: this.pool.stats.running, pending: this.pool.stats.pending },
+      pool: { connected: this.pool.connected, running: this.pool.running, pending: this.pool.pending },
       ...(this.lastError !== '' ? { last_error: this.lastError } : {}),
     };
   }

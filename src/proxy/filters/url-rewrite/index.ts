@@ -1,4 +1,5 @@
-// URLRewrite: the upstream sees another Host and/or path; the client's view is unchanged.
+// URLRewrite: the upstream sees another Host and/or path; the client's view, and the access log's
+// `authority` and `path` (the request as the client sent it), are unchanged.
 import type { PathModifier } from '../../../config/types.js';
 import type { Exchange } from '../../exchange.js';
 import { setHeader } from '../../headers.js';
@@ -15,10 +16,7 @@ export function createUrlRewrite(cfg: UrlRewriteConfig): HttpFilter {
   return {
     name: 'url-rewrite',
     onRequest(ex: Exchange) {
-      if (hostname !== undefined) {
-        ex.authority = hostname;
-        setHeader(ex.headers, 'host', hostname);
-      }
+      if (hostname !== undefined) setHeader(ex.headers, 'host', hostname);
       if (path !== undefined) ex.path = applyPathModifier(path, ex.path, ex.matchedPrefix);
       return undefined;
     },
