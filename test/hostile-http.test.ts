@@ -116,9 +116,9 @@ describe('hostile HTTP', () => {
 
   it('answers an oversized request head with 431', async () => {
     const raw = await rawExchange(proxy.outbound, `GET / HTTP/1.1\r\nHost: ok\r\nX-Big: ${'a'.repeat(100 * 1024)}\r\n\r\n`);
-    expectDpe(raw, 431, /header/i);
+    expectDpe(raw, 431, /head.*(large|big)/i);
     const many = Array.from({ length: 2_000 }, (_, i) => `X-H${i}: ${'v'.repeat(30)}\r\n`).join('');
-    expectDpe(await rawExchange(proxy.outbound, `GET / HTTP/1.1\r\nHost: ok\r\n${many}\r\n`), 431, /header/i);
+    expectDpe(await rawExchange(proxy.outbound, `GET / HTTP/1.1\r\nHost: ok\r\n${many}\r\n`), 431, /head.*(large|big)/i);
     expect(ok.seen.filter((s) => s.headers['x-big'] !== undefined)).toHaveLength(0);
   });
 
@@ -151,7 +151,7 @@ describe('hostile HTTP', () => {
     }, 200);
     try {
       const raw = await conn.until((d) => d.includes('\r\n\r\n'), 8_000);
-      expectDpe(raw, 408, /header.*time|time.*header/i);
+      expectDpe(raw, 408, /head.*(time|within)/i);
       const ms = Date.now() - t0;
       expect(ms).toBeGreaterThanOrEqual(900);
       expect(ms).toBeLessThan(6_000); // the dripping client would go on for ever
@@ -550,7 +550,7 @@ describe('hostile HTTP: bodies, cut connections and clients that leave', () => {
       expect(w.closed).toBe(true);
       expect(Date.now() - t0).toBeLessThan(6_000); // an idle client is not kept for ever
       expect(w.data).toMatch(/^HTTP\/1\.1 408 /);
-      expectDpe(w.data, 408, /header.*time|time.*header/i);
+      expectDpe(w.data, 408, /head.*(time|within)/i);
     } finally {
       w.close();
     }

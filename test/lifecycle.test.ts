@@ -255,7 +255,7 @@ describe('hot reload and what is already running', () => {
     const p = proxy;
     const file = join(p.configDir, 'mesh.yaml');
     await rm(file);
-    await eventually(async () => ((await configDump(p.admin)).last_rejected ?? []).some((l) => l.includes('no .yaml or .yml files')), 3_000, 'the empty directory to be rejected');
+    await eventually(async () => ((await configDump(p.admin)).last_rejected ?? []).some((l) => l.includes('no .yaml, .yml or .json files')), 3_000, 'the empty directory to be rejected');
     expect((await call(p.outbound, 'a')).body).toBe('a');
     await writeFile(file, `${meshService('a', [a.port])}---\n${meshService('b', [a.port])}`);
     await eventually(async () => (await call(p.outbound, 'b')).status === 200, 3_000, 'the new config to apply');
