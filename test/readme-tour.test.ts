@@ -68,7 +68,7 @@ describe('the README tour, as written', () => {
     } finally {
       await demo.stop();
     }
-  }, 90_000);
+  }, 150_000);
 
   it('steps 2-4: validate, a sidecar by hand, a sidecar fed by the control plane, each answering as the comments say', async () => {
     const steps = await tourSteps();
@@ -97,5 +97,5 @@ describe('the README tour, as written', () => {
     expect(out.match(/^orders-v[12] \/api\/orders$/gm)).toHaveLength(3); // by Host, by http_proxy, pushed by the control plane
     expect(out).toMatch(/"service": "orders",\s+"namespace": "shop"/); // /api/v1/sidecars
     for (const port of Object.values(moved)) expect(await portFree(port), `port ${port} released`).toBe(true);
-  }, 90_000);
+  }, 150_000);
 });

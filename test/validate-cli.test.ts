@@ -50,7 +50,7 @@ describe('meshlight validate', () => {
     expect(missing.stdout).toMatch(/^\/nonexistent\/routes\.yaml:1:1: cannot read: ENOENT/);
     expect(missing.code).toBe(1);
     const empty = await cli(['validate', await configDir({})]);
-    expect(empty.stdout).toMatch(/:1:1: no \.yaml or \.yml files in this directory\n$/);
+    expect(empty.stdout).toMatch(/:1:1: no \.yaml, \.yml or \.json files in this directory\n$/);
     expect(empty.code).toBe(1);
     const none = await cli(['validate']);
     expect(none.stderr).toBe('meshlight validate: name at least one FILE or DIR to check\n');

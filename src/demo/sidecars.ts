@@ -61,9 +61,12 @@ export function accessLogPath(logDir: string, app: DemoInstance): string {
   return resolve(logDir, `${app.instance}.log`);
 }
 
-/** Resolves once `url` answers 200; rejects as soon as the process exits, or after 10 s. */
+/** How long a child may take to come up: a slow or busy machine starts six node processes at once. */
+const START_TIMEOUT_MS = 30_000;
+
+/** Resolves once `url` answers 200; rejects as soon as the process exits, or after START_TIMEOUT_MS. */
 export async function waitUp(p: MeshProcess, url: string): Promise<void> {
-  const deadline = Date.now() + 10_000;
+  const deadline = Date.now() + START_TIMEOUT_MS;
   const died = p.exited.then((code) => {
     throw new Error(`the ${p.label} exited (${code}):\n  ${p.stderrTail.join('\n  ')}`);
   });
@@ -77,7 +80,7 @@ export async function waitUp(p: MeshProcess, url: string): Promise<void> {
     if (await Promise.race([answered, died])) return;
     await Promise.race([sleep(50), died]);
   }
-  throw new Error(`the ${p.label} was not up within 10 s`);
+  throw new Error(`the ${p.label} was not up within ${START_TIMEOUT_MS / 1000} s`);
 }
 
 export function waitReady(s: Sidecar): Promise<void> {

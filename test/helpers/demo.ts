@@ -39,7 +39,7 @@ export async function startDemo(args: readonly string[]): Promise<{ demo: Runnin
 export async function untilBanner(demo: Running): Promise<boolean> {
   let exited = false;
   void demo.exited.then(() => (exited = true));
-  await eventually(() => exited || demo.output.stdout.includes('generating '), 30_000, `the demo banner; stderr so far:\n${demo.output.stderr}`);
+  await eventually(() => exited || demo.output.stdout.includes('generating '), 75_000, `the demo banner; stderr so far:\n${demo.output.stderr}`);
   return !exited;
 }
 
