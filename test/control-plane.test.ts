@@ -346,6 +346,14 @@ describe('control plane: bad input and readiness', () => {
       const bodies = async () => Promise.all(Array.from({ length: 10 }, async () => (await call(orders.outbound, 'orders', '/')).body));
       expect(await bodies()).toEqual(new Array(10).fill('v2'));
       expect((await getJson<{ http_routes: { name: string }[] }>(orders.admin, '/config_dump')).http_routes.map((r) => r.name)).toEqual(['orders']);
+      // orders and orders-v2 share v2's address: one pool, one set of counters, and /clusters says so.
+      type Clusters = { clusters: { name: string; endpoints: { address: string; requests_total: number; counters_shared_by?: string[] }[] }[] };
+      const { clusters } = await getJson<Clusters>(orders.admin, '/clusters');
+      const v2Entries = clusters.flatMap((c) => c.endpoints.filter((e) => e.address === `127.0.0.1:${v2.port}`).map((e) => [c.name, e] as const));
+      expect(v2Entries.map(([name]) => name).sort()).toEqual(['orders-v2.shop', 'orders.shop']);
+      for (const [, e] of v2Entries) expect(e.counters_shared_by?.sort()).toEqual(['orders-v2.shop', 'orders.shop']);
+      // The config came as one pushed document per resource: each file is listed once.
+      expect((await getJson<{ sources: string[] }>(orders.admin, '/config_dump')).sources.map((f) => f.split('/').pop()).sort()).toEqual(['routes.yaml', 'services.yaml']);
       await replaceFile(join(cp.configDir, 'routes.yaml'), shopRoute(100, 0));
       await eventually(async () => (await bodies()).every((b) => b === 'v1'), 5_000, 'the weight edit on the sidecar of orders itself');
       // A name the mesh has only in another namespace: the 404 names it, here as with a config file.

@@ -1,9 +1,9 @@
 // A sidecar's life as an operator sees it: startup and its failures, the admin endpoints, live config
 // changes (good and bad, also under load), and the SIGTERM drain.
-import { mkdir, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { connect, createServer, type AddressInfo, type Server } from 'node:net';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { Client } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { call, connectionRefused, freePort, startBlackhole, startUpstream, type Upstream } from './helpers/net.js';
@@ -621,5 +621,16 @@ describe('startup', () => {
     const bad = await cli(['proxi']);
     expect(bad.stderr).toBe("meshlight: unknown command 'proxi' (see meshlight --help)\n");
     expect(bad.code).toBe(2);
+  });
+
+  it('prints its version with meshlight --version; the planned commands answer unknown command, exit 2', async () => {
+    const pkg = JSON.parse(await readFile(resolve(import.meta.dirname, '../package.json'), 'utf8')) as { version: string };
+    const r = await cli(['--version']);
+    expect([r.code, r.stdout, r.stderr]).toEqual([0, `meshlight ${pkg.version}\n`, '']);
+    // docs/contract.md marks these planned: until they are built they say so plainly.
+    for (const planned of ['inject', 'tap']) {
+      const p = await cli([planned]);
+      expect([p.code, p.stderr]).toEqual([2, `meshlight: unknown command '${planned}' (see meshlight --help)\n`]);
+    }
   });
 });

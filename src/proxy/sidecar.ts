@@ -249,7 +249,7 @@ export class Sidecar implements TrafficState {
  * The address callers reach the inbound listener at, for /api/v1/sidecars: a wildcard bind (`0.0.0.0`,
  * `::`) says nothing, so it is the host's first external IPv4 address (a pod's IP), else loopback.
  */
-function reachableAddress(bindAddress: string): string {
+export function reachableAddress(bindAddress: string): string {
   if (bindAddress !== '0.0.0.0' && bindAddress !== '::') return bindAddress.includes(':') ? `[${bindAddress}]` : bindAddress;
   const external = Object.values(networkInterfaces()).flat().find((i) => i !== undefined && i.family === 'IPv4' && !i.internal);
   return external?.address ?? '127.0.0.1';
