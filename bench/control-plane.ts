@@ -157,7 +157,7 @@ class SimSidecar {
     }));
     const report = { node: this.node, timestamp_ms: Date.now(), period_ms: REPORT_PERIOD_MS, bucket_bounds: DURATION_BUCKETS, edges };
     return new Promise((resolve, reject) => {
-      this.client.Report(report, { deadline: Date.now() + WAIT_MS }, (err) => (err === null ? resolve() : reject(new Error(`report of sidecar ${this.index}: ${err.details}`))));
+      this.client.Report(report, new grpc.Metadata(), { deadline: Date.now() + WAIT_MS }, (err) => (err === null ? resolve() : reject(new Error(`report of sidecar ${this.index}: ${err.details}`))));
     });
   }
 

@@ -23,3 +23,11 @@ export function createLogger(level: LogLevel, name = 'meshlight'): Logger {
     error: (m) => write('error', m),
   };
 }
+
+/**
+ * A string a client sent (a node id, a NACK message, a request target), for a diagnostic: JSON-quoted,
+ * so a newline or a control character cannot forge a line of its own, and cut to `max` characters.
+ */
+export function quote(value: string, max = 200): string {
+  return JSON.stringify(value.length > max ? `${value.slice(0, max)}...` : value);
+}

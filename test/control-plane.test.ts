@@ -401,7 +401,7 @@ describe('a real sidecar and a config it cannot apply', () => {
       Report: (_c: unknown, cb: grpc.sendUnaryData<object>) => cb(null, {}),
     });
     const port = await new Promise<number>((res, rej) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err === null ? res(p) : rej(err))));
-    const push = (version: string, nonce: string, yaml: string) => stream!.write({ version_info: version, nonce, resources: [{ file: 'mesh.yaml', line: 1, yaml }], report_interval_ms: 60_000, resource_names: [] });
+    const push = (version: string, nonce: string, yaml: string) => stream!.write({ version_info: version, nonce, resources: [{ file: 'mesh.yaml', line: 1, yaml }], report_interval_ms: 60_000, resource_names: [], mesh_services: [] });
     const answer = async (nonce: string): Promise<ConfigRequest> => {
       await eventually(() => requests.some((r) => r.response_nonce === nonce), 5_000, `the answer to push ${nonce}`);
       return requests.find((r) => r.response_nonce === nonce)!;

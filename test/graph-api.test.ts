@@ -9,17 +9,19 @@ import { handleGraphRequest } from '../control-plane/src/graph/api.js';
 import { PrometheusGraph } from '../control-plane/src/graph/prometheus.js';
 import type { GraphSource } from '../control-plane/src/graph/types.js';
 import { TelemetryWindow } from '../control-plane/src/graph/window.js';
+import { DURATION_BUCKETS } from '../src/telemetry/mesh-metrics.js';
 import { freePort } from './helpers/net.js';
 
-const BOUNDS = [0.005, 0.01, 0.05, 0.1, 1];
-
-function edge(source: string, destination: string, requests: number, errors: number, bucket_counts: number[]): Edge {
+/** An edge whose calls fall in the buckets named by their upper bound in seconds (the sidecars' DURATION_BUCKETS). */
+function edge(source: string, destination: string, requests: number, errors: number, calls: Record<number, number>): Edge {
+  const bucket_counts = new Array<number>(DURATION_BUCKETS.length + 1).fill(0);
+  for (const [bound, n] of Object.entries(calls)) bucket_counts[DURATION_BUCKETS.indexOf(Number(bound))]! += n;
   return { source, destination, protocol: 'http', requests, errors, denied: 0, bucket_counts, duration_sum_seconds: 0 };
 }
 
 /** Reports covering the last 5 minutes, as if the control plane had seen every window asked for (rates divide by the window). */
 function report(edges: Edge[]): TelemetryReport {
-  return { node: null, timestamp_ms: Date.now(), period_ms: 300_000, bucket_bounds: BOUNDS, edges };
+  return { node: null, timestamp_ms: Date.now(), period_ms: 300_000, bucket_bounds: DURATION_BUCKETS, edges };
 }
 
 async function serve(source: GraphSource): Promise<{ server: Server; base: string }> {
@@ -44,8 +46,8 @@ describe('the graph endpoints on a real server, fed with sidecar reports', () =>
 
   beforeAll(async () => {
     // frontend -> orders: 60 calls, 6 errors; orders -> payments: 30 calls; an external client -> frontend: 12.
-    window.ingest(report([edge('frontend.default', 'orders.default', 60, 6, [0, 30, 30, 0, 0, 0])]));
-    window.ingest(report([edge('orders.default', 'payments.default', 30, 0, [30, 0, 0, 0, 0, 0]), edge('unknown', 'frontend.default', 12, 0, [0, 0, 0, 12, 0, 0])]));
+    window.ingest(report([edge('frontend.default', 'orders.default', 60, 6, { 0.01: 30, 0.05: 30 })]));
+    window.ingest(report([edge('orders.default', 'payments.default', 30, 0, { 0.005: 30 }), edge('unknown', 'frontend.default', 12, 0, { 0.1: 12 })]));
     ({ server, base } = await serve(window));
   });
 
@@ -64,9 +66,9 @@ describe('the graph endpoints on a real server, fed with sidecar reports', () =>
     expect(body.edges.map((e: { id: string }) => e.id)).toEqual(['frontend.default->orders.default', 'orders.default->payments.default', 'unknown->frontend.default']);
     const fo = body.edges[0];
     expect(fo).toMatchObject({ source: 'frontend.default', target: 'orders.default', protocol: 'http', requests: 60, errors: 6, denied: 0, errorRate: 0.1, rps: 1 });
-    // 30 in (5, 10] ms and 30 in (10, 50] ms: the median ends the second bucket, p99 is 29.4/30 into the third.
+    // 30 in (5, 10] ms and 30 in (25, 50] ms: the median ends the first of them, p99 is 29.4/30 into the second.
     expect(fo.p50).toBeCloseTo(10, 6);
-    expect(fo.p99).toBeCloseTo(10 + 40 * (29.4 / 30), 6);
+    expect(fo.p99).toBeCloseTo(25 + 25 * (29.4 / 30), 6);
     const orders = body.nodes.find((n: { id: string }) => n.id === 'orders.default');
     expect(orders).toMatchObject({ service: 'orders', namespace: 'default', requests: 60, errors: 6, errorRate: 0.1, rps: 1 });
     expect(body.nodes.find((n: { id: string }) => n.id === 'unknown')).toMatchObject({ requests: 0, rps: 0 });

@@ -37,6 +37,7 @@ export interface ConfigResponse {
   resources: Resource[];
   report_interval_ms: number;
   resource_names: string[];
+  mesh_services: string[];
 }
 
 export interface Edge {
@@ -60,8 +61,8 @@ export interface TelemetryReport {
 }
 
 export type MeshControlClient = grpc.Client & {
-  StreamConfig(options?: grpc.CallOptions): grpc.ClientDuplexStream<ConfigRequest, ConfigResponse>;
-  Report(report: TelemetryReport, options: grpc.CallOptions, cb: (err: grpc.ServiceError | null) => void): grpc.ClientUnaryCall;
+  StreamConfig(metadata?: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientDuplexStream<ConfigRequest, ConfigResponse>;
+  Report(report: TelemetryReport, metadata: grpc.Metadata, options: grpc.CallOptions, cb: (err: grpc.ServiceError | null) => void): grpc.ClientUnaryCall;
 };
 
 export interface MeshControlService {

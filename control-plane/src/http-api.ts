@@ -2,6 +2,8 @@
 // (answered by `graph`, which returns false for paths that are not its own).
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { formatIssue } from '../../src/config/load.js';
+import { quote, type Logger } from '../../src/diagnostics.js';
+import { parseTarget } from '../../src/request-target.js';
 import type { ConfigStore } from './config-store.js';
 import type { ControlPlaneMetrics } from './metrics.js';
 import type { SidecarStatus } from './push.js';
@@ -13,6 +15,7 @@ export interface ApiState {
   readonly metrics: ControlPlaneMetrics;
   sidecars(): SidecarStatus[];
   readonly graph: GraphHandler;
+  readonly log: Logger;
 }
 
 const INDEX = `meshlight control plane
@@ -23,38 +26,57 @@ const INDEX = `meshlight control plane
   /metrics                   the control plane's own metrics
 `;
 
+/** Slow clients give up their connection: a head within 10 s, a whole request within 30 s. */
+const HEADERS_TIMEOUT_MS = 10_000;
+const REQUEST_TIMEOUT_MS = 30_000;
+
 export function createApiServer(state: ApiState): Server {
-  return createServer((req: IncomingMessage, res: ServerResponse) => {
-    const url = new URL(req.url ?? '/', 'http://control-plane');
-    if (state.graph(req, res, url)) return;
-    const method = req.method ?? 'GET';
-    if (method !== 'GET' && method !== 'HEAD') return sendJson(res, 405, { error: 'read-only API: use GET' }, method);
-    switch (url.pathname) {
-      case '/':
-        res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' }).end(INDEX);
-        return;
-      case '/api/v1/sidecars':
-        return sendJson(res, 200, state.sidecars(), method);
-      case '/api/v1/config': {
-        const { views, rejected, loadedAt } = state.store;
-        return sendJson(res, 200, {
-          version: views.snapshot.version,
-          loadedAt: loadedAt.toISOString(),
-          files: views.snapshot.sources,
-          services: [...views.snapshot.services.keys()],
-          httpRoutes: views.snapshot.httpRoutes.map((r) => `${r.namespace}/${r.name}`),
-          rejected: rejected.map((i) => ({ ...i, text: formatIssue(i) })),
-        }, method);
-      }
-      case '/metrics':
-        return void state.metrics.registry.metrics().then(
-          (body) => res.writeHead(200, { 'content-type': state.metrics.registry.contentType }).end(body),
-          (err: Error) => sendJson(res, 500, { error: `metrics failed: ${err.message}` }, method),
-        );
-      default:
-        return sendJson(res, 404, { error: `no such endpoint: ${url.pathname} (GET / lists them)` }, method);
+  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    try {
+      answer(state, req, res);
+    } catch (err) {
+      // A handler's bug answers this request 500; it never takes the control plane down.
+      state.log.error(`HTTP API: ${req.method ?? ''} ${quote(req.url ?? '')} failed: ${(err as Error).stack ?? String(err)}`);
+      if (!res.headersSent) sendJson(res, 500, { error: 'internal error' }, req.method ?? 'GET');
+      else res.destroy();
     }
   });
+  server.headersTimeout = HEADERS_TIMEOUT_MS;
+  server.requestTimeout = REQUEST_TIMEOUT_MS;
+  return server;
+}
+
+function answer(state: ApiState, req: IncomingMessage, res: ServerResponse): void {
+  const url = parseTarget(req.url);
+  if (url === undefined) return sendJson(res, 400, { error: 'the request target must be a path such as /api/v1/graph' }, req.method ?? 'GET');
+  if (state.graph(req, res, url)) return;
+  const method = req.method ?? 'GET';
+  if (method !== 'GET' && method !== 'HEAD') return sendJson(res, 405, { error: 'read-only API: use GET' }, method);
+  switch (url.pathname) {
+    case '/':
+      res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' }).end(INDEX);
+      return;
+    case '/api/v1/sidecars':
+      return sendJson(res, 200, state.sidecars(), method);
+    case '/api/v1/config': {
+      const { views, rejected, loadedAt } = state.store;
+      return sendJson(res, 200, {
+        version: views.snapshot.version,
+        loadedAt: loadedAt.toISOString(),
+        files: views.snapshot.sources,
+        services: [...views.snapshot.services.keys()],
+        httpRoutes: views.snapshot.httpRoutes.map((r) => `${r.namespace}/${r.name}`),
+        rejected: rejected.map((i) => ({ ...i, text: formatIssue(i) })),
+      }, method);
+    }
+    case '/metrics':
+      return void state.metrics.registry.metrics().then(
+        (body) => res.writeHead(200, { 'content-type': state.metrics.registry.contentType }).end(body),
+        (err: Error) => sendJson(res, 500, { error: `metrics failed: ${err.message}` }, method),
+      );
+    default:
+      return sendJson(res, 404, { error: `no such endpoint: ${url.pathname} (GET / lists them)` }, method);
+  }
 }
 
 /** Every JSON answer of port 15014; a HEAD gets the headers only. */

@@ -20,7 +20,19 @@ export class ControlPlaneMetrics {
     registers: [this.registry],
   });
   readonly reports = new Counter({ name: 'meshlight_cp_reports_total', help: 'Telemetry reports received from sidecars.', registers: [this.registry] });
-  readonly reportEdges = new Counter({ name: 'meshlight_cp_report_edges_total', help: 'Edges (caller, callee) in the telemetry reports received.', registers: [this.registry] });
+  readonly reportEdges = new Counter({ name: 'meshlight_cp_report_edges_total', help: 'Edges (caller, callee) taken from the telemetry reports received.', registers: [this.registry] });
+  readonly refused = new Counter({
+    name: 'meshlight_cp_refused_total',
+    help: 'Config streams and reports refused, by gRPC status: UNAUTHENTICATED (no known token), PERMISSION_DENIED (another service than the token\'s), INVALID_ARGUMENT (malformed), RESOURCE_EXHAUSTED (past a limit).',
+    labelNames: ['status'] as const,
+    registers: [this.registry],
+  });
+  readonly reportEdgesRejected = new Counter({
+    name: 'meshlight_cp_report_edges_rejected_total',
+    help: 'Edges of telemetry reports not taken: not the sender\'s own calls (not_reporter), to a service not in the mesh (unknown_service), impossible counts (bad_count), an unknown protocol (bad_protocol), a repeat in one report (duplicate), past the per-report cap (too_many).',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
 
   constructor(state: ControlPlaneState) {
     collectDefaultMetrics({ register: this.registry });

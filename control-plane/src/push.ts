@@ -4,13 +4,10 @@
 // recomputes the sidecar's view, and only a changed view is sent.
 import * as grpc from '@grpc/grpc-js';
 import type { ConfigRequest, ConfigResponse, Node } from '../proto/index.js';
-import type { Logger } from '../../src/diagnostics.js';
+import { quote, type Logger } from '../../src/diagnostics.js';
 import type { ControlPlaneMetrics } from './metrics.js';
 import type { ConfigViews, View } from './views.js';
-import { PUSH_NAMESPACE } from '../proto/index.js';
-
-/** Past this many services a sidecar's subscription is cut: a runaway app must not grow every view. */
-const MAX_SUBSCRIPTION = 1_000;
+import { claimedService, MAX_NACK_CHARS, MAX_SUBSCRIPTION, nodeProblem, requestProblem } from './sidecar-input.js';
 
 export interface Applied {
   readonly version: string;
@@ -23,6 +20,10 @@ export interface SidecarStatus {
   readonly service: string;
   readonly namespace: string;
   readonly address: string;
+  /** Where the stream comes from, as the control plane sees it: tells apart two streams claiming one id. */
+  readonly peer: string;
+  /** True when the sidecar proved its service with a token (--token-file); false: it is taken at its word. */
+  readonly authenticated: boolean;
   readonly connectedAt: string;
   readonly subscribed: readonly string[];
   /** The version last sent, and whether the sidecar runs it. */
@@ -38,8 +39,10 @@ let nonces = 0;
 
 export class SidecarStream {
   private node: Node | undefined;
-  /** `name.namespace` of the sidecar's own service, known from its first request. */
+  /** `name.namespace` of the sidecar's own service: the one it proved, else the one its first request claims. */
   private self: string | undefined;
+  private refused = false;
+  lastReportAt: string | null = null;
   private names: readonly string[] = [];
   private namesKey = '';
   private sent: { version: string; nonce: string; at: bigint } | undefined;
@@ -53,23 +56,41 @@ export class SidecarStream {
     private readonly metrics: ControlPlaneMetrics,
     private readonly reportIntervalMs: number,
     private readonly log: Logger,
+    /** The service the stream's token proves; undefined without authentication. */
+    private readonly proven: string | undefined,
   ) {}
 
   get id(): string | undefined {
     return this.node?.id;
   }
 
+  /** The sidecar's service as this stream established it (see `self`). */
+  get service(): string | undefined {
+    return this.self;
+  }
+
+  /** Ends the stream with a status; grpc-js sends a server stream's emitted error as its status. */
+  refuse(code: grpc.status, details: string): void {
+    if (this.refused) return;
+    this.refused = true;
+    this.metrics.refused.inc({ status: grpc.status[code] });
+    this.call.emit('error', { code, details });
+  }
+
   onRequest(req: ConfigRequest): void {
+    if (this.refused) return;
     const first = this.node === undefined;
+    const problem = (first ? nodeProblem(req.node) : undefined) ?? requestProblem(req);
+    if (problem !== undefined) return this.refuse(grpc.status.INVALID_ARGUMENT, problem);
     if (first) {
-      if (req.node === null || req.node.id === '') {
-        // grpc-js ends a server stream with a status when one is emitted as its error.
-        this.call.emit('error', { code: grpc.status.INVALID_ARGUMENT, details: 'the first request of a stream must name its node (node.id)' });
-        return;
+      const node = req.node!;
+      const claimed = claimedService(node);
+      if (this.proven !== undefined && claimed !== this.proven) {
+        return this.refuse(grpc.status.PERMISSION_DENIED, `this token is ${this.proven}'s; the node says ${claimed ?? 'no service'} (start the sidecar with --service ${this.proven.split('.')[0]})`);
       }
-      this.node = req.node;
-      this.self = req.node.service === '' ? undefined : `${req.node.service}.${req.node.namespace === '' ? PUSH_NAMESPACE : req.node.namespace}`;
-      this.log.info(`sidecar ${req.node.id} connected (${this.self ?? 'no service'}), running version '${req.version_info}'`);
+      this.node = node;
+      this.self = this.proven ?? claimed;
+      this.log.info(`sidecar ${quote(node.id)} connected (${this.self ?? 'no service'}${this.proven !== undefined ? ', token checked' : ''}), running version ${quote(req.version_info)}`);
     }
     if (this.sent !== undefined && req.response_nonce === this.sent.nonce) this.answered(req);
     const names = [...new Set(req.resource_names)].sort().slice(0, MAX_SUBSCRIPTION);
@@ -86,10 +107,11 @@ export class SidecarStream {
     const sent = this.sent!;
     const at = new Date().toISOString();
     if (req.error_detail !== null) {
+      const error = req.error_detail.message.slice(0, MAX_NACK_CHARS);
       // A NACK's version_info is the version the sidecar kept and still serves (xDS); the one it refused is ours.
-      this.lastNack = { version: req.version_info, rejected: sent.version, at, error: req.error_detail.message };
+      this.lastNack = { version: req.version_info, rejected: sent.version, at, error };
       this.metrics.nacks.inc();
-      this.log.warn(`sidecar ${this.node!.id} rejected version ${sent.version} (keeps '${req.version_info}'): ${req.error_detail.message}`);
+      this.log.warn(`sidecar ${quote(this.node!.id)} rejected version ${sent.version} (keeps ${quote(req.version_info)}): ${quote(error, MAX_NACK_CHARS)}`);
     } else if (req.version_info === sent.version) {
       this.lastAck = { version: sent.version, at };
       this.metrics.acks.inc();
@@ -107,26 +129,28 @@ export class SidecarStream {
     this.metrics.pushes.inc();
     this.call.write({
       version_info: view.version, nonce, resources: view.resources as ConfigResponse['resources'],
-      report_interval_ms: this.reportIntervalMs, resource_names: [...this.names],
+      report_interval_ms: this.reportIntervalMs, resource_names: [...this.names], mesh_services: view.services as string[],
     });
   }
 
-  /** `reportedAt`: the last telemetry report time by node id. */
-  status(reportedAt: ReadonlyMap<string, string>): SidecarStatus | undefined {
+  status(): SidecarStatus | undefined {
     const n = this.node;
     if (n === undefined) return undefined;
+    const peer = this.call.getPeer();
     return {
       id: n.id,
       service: n.service,
       namespace: n.namespace,
-      address: n.address !== '' ? n.address : this.call.getPeer(),
+      address: n.address !== '' ? n.address : peer,
+      peer,
+      authenticated: this.proven !== undefined,
       connectedAt: this.connectedAt,
       subscribed: this.names,
       version: this.sent?.version ?? '',
       synced: this.sent !== undefined && this.lastAck?.version === this.sent.version,
       lastAck: this.lastAck,
       lastNack: this.lastNack,
-      lastReportAt: reportedAt.get(n.id) ?? null,
+      lastReportAt: this.lastReportAt,
     };
   }
 }

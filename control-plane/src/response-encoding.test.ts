@@ -8,7 +8,7 @@ const resources = [
 ];
 
 function response(nonce: string): ConfigResponse {
-  return { version_info: 'abc123', nonce, resources, report_interval_ms: 5000, resource_names: ['orders.default', 'payments.default'] };
+  return { version_info: 'abc123', nonce, resources, report_interval_ms: 5000, resource_names: ['orders.default', 'payments.default'], mesh_services: ['orders.default', 'payments.default', 'frontend.default'] };
 }
 
 describe('config responses with the view encoded once', () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfig, YamlCache, type ConfigSource } from '../../src/config/load.js';
 import { PUSH_NAMESPACE } from '../proto/index.js';
-import { ConfigViews } from './views.js';
+import { ConfigViews, MAX_CACHED_VIEWS } from './views.js';
 
 const services: ConfigSource = {
   file: 'services.yaml',
@@ -34,6 +34,17 @@ describe('per-sidecar views across a config change', () => {
     // Built from scratch, the same config gives the same view.
     expect(views([services, route(50, 50)]).viewFor(undefined, ['orders.default'])).toEqual(now);
   });
+
+  it('keep a bounded cache: names the mesh does not have are no part of a view or its key', () => {
+    const v = views([services, route(90, 10)]);
+    const plain = v.viewFor(undefined, ['orders.default']);
+    expect(v.viewFor(undefined, ['aaa.default', 'orders.default', 'zzz.default'])).toBe(plain);
+    expect(plain.services).toEqual(['orders-v1.default', 'orders-v2.default', 'orders.default']);
+    const first = v.viewFor('s0.default', []);
+    for (let i = 1; i <= MAX_CACHED_VIEWS; i++) v.viewFor(`s${i}.default`, []);
+    expect(v.viewFor('s0.default', [])).not.toBe(first); // the least recently used went first
+    expect(v.viewFor('s0.default', [])).toEqual(first);
+  });
 });
 
 describe('what a sidecar is sent', () => {
@@ -49,9 +60,9 @@ describe('what a sidecar is sent', () => {
     expect(kinds(v)).toEqual(['HTTPRoute orders', 'MeshService orders', 'MeshService orders-v1', 'MeshService orders-v2']);
   });
 
-  it('answers a name missing in its namespace with the services of that name elsewhere, and nothing more', () => {
+  it('names every service of the mesh, so a 404 for a name in the wrong namespace can point to the right one', () => {
     const v = views([shop, shopRoute]).viewFor(undefined, ['orders.default']);
-    expect(kinds(v)).toEqual(['MeshService orders']);
-    expect(views([shop]).viewFor(undefined, ['nope.default']).resources).toEqual([]);
+    expect(v.resources).toEqual([]);
+    expect(v.services).toEqual(['orders-v1.shop', 'orders-v2.shop', 'orders.shop']);
   });
 });

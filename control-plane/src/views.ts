@@ -1,9 +1,10 @@
 // What each sidecar is sent: the YAML documents of the last good snapshot that it needs, as written.
 // A sidecar gets the Telemetry that can apply to it, and for its own service and every service it
 // calls (its subscription) that service, the HTTPRoutes governing it, and every service those routes
-// name: its own service's routes too, since it may call itself (an orders canary called from orders).
-// A called name the mesh does not have comes with the services of that name in other namespaces, so
-// the sidecar's 404 can name them. Equal documents give an equal version, so a change only reaches the sidecars whose view it alters.
+// name (its own service's routes too, since it may call itself: an orders canary called from orders),
+// plus the names of every service in the mesh (the callers its inbound side may name, and what its 404
+// for a name in the wrong namespace can point to). Equal documents give an equal version, so a change
+// only reaches the sidecars whose view it alters.
 import { createHash } from 'node:crypto';
 import type { ConfigSource, ParsedYaml, YamlCache } from '../../src/config/load.js';
 import type { Snapshot } from '../../src/config/types.js';
@@ -17,11 +18,17 @@ interface Document extends Resource {
 export interface View {
   readonly version: string;
   readonly resources: readonly Resource[];
+  /** Every service key of the snapshot, sorted: shared by all views of it. */
+  readonly services: readonly string[];
 }
+
+/** Views kept built, least recently used out first: subscriptions are chosen by sidecars, so the cache is bounded. */
+export const MAX_CACHED_VIEWS = 4_096;
 
 export class ConfigViews {
   private readonly docs: Document[] = [];
   private readonly cache = new Map<string, View>();
+  private readonly services: readonly string[];
 
   /**
    * `sources` are the texts `snapshot` was parsed from, through `yaml`: every document in them is valid,
@@ -29,29 +36,36 @@ export class ConfigViews {
    */
   constructor(readonly snapshot: Snapshot, sources: readonly ConfigSource[], yaml: YamlCache) {
     for (const source of sources) this.docs.push(...splitDocuments(source, yaml.get(source)));
+    this.services = Object.freeze([...snapshot.services.keys()].sort());
   }
 
-  /** `self` is `name.namespace` or undefined for a sidecar that fronts no service; `calls` are service keys. */
+  /**
+   * `self` is `name.namespace` or undefined for a sidecar that fronts no service; `calls` are service keys
+   * (sorted). Names the mesh does not have change nothing in a view, so they are no part of its key.
+   */
   viewFor(self: string | undefined, calls: readonly string[]): View {
-    const key = `${self ?? ''}|${calls.join(',')}`;
+    const called = calls.filter((c) => this.snapshot.services.has(c));
+    const key = `${self ?? ''}|${called.join(',')}`;
     let view = this.cache.get(key);
-    if (view === undefined) {
-      view = this.build(self, calls);
-      this.cache.set(key, view);
+    if (view !== undefined) {
+      this.cache.delete(key); // re-inserted: the Map's order is least recently used first
+    } else {
+      view = this.build(self, new Set(called));
+      if (this.cache.size >= MAX_CACHED_VIEWS) this.cache.delete(this.cache.keys().next().value!);
     }
+    this.cache.set(key, view);
     return view;
   }
 
-  private build(self: string | undefined, calls: readonly string[]): View {
+  private build(self: string | undefined, called: ReadonlySet<string>): View {
     const { snapshot } = this;
     const wanted = new Set<string>();
     const services = new Set<string>();
-    const called = new Set(calls.filter((c) => snapshot.services.has(c)));
-    if (self !== undefined && snapshot.services.has(self)) called.add(self);
-    for (const key of called) services.add(key);
-    for (const missing of calls.filter((c) => !called.has(c))) for (const key of sameNameElsewhere(snapshot, missing)) services.add(key);
+    const governed = new Set(called);
+    if (self !== undefined && snapshot.services.has(self)) governed.add(self);
+    for (const key of governed) services.add(key);
     for (const route of snapshot.httpRoutes) {
-      if (!route.parents.some((p) => called.has(p.service))) continue;
+      if (!route.parents.some((p) => governed.has(p.service))) continue;
       wanted.add(`HTTPRoute ${route.namespace}/${route.name}`);
       // The sidecar validates what it gets: every service a route names must come with it.
       for (const p of route.parents) services.add(p.service);
@@ -67,14 +81,9 @@ export class ConfigViews {
     const resources = this.docs.filter((d) => wanted.has(d.id)).map(({ file, line, yaml }) => ({ file, line, yaml }));
     const h = createHash('sha256');
     for (const r of resources) h.update(r.file).update('\0').update(r.yaml).update('\0');
-    return { version: h.digest('hex').slice(0, 12), resources };
+    for (const name of this.services) h.update(name).update('\n');
+    return { version: h.digest('hex').slice(0, 12), resources, services: this.services };
   }
-}
-
-/** `orders.shop`, ... for `orders.default` when the mesh has no such service. */
-export function sameNameElsewhere(snapshot: Snapshot, key: string): string[] {
-  const name = key.slice(0, key.indexOf('.'));
-  return [...snapshot.services.values()].filter((s) => s.name === name).map((s) => s.key);
 }
 
 function splitDocuments(source: ConfigSource, { lines, docs }: ParsedYaml): Document[] {

@@ -1,6 +1,7 @@
 // `meshlight control-plane`: flags -> ControlPlane; signals -> stop.
-import { createLogger, LOG_LEVELS, type LogLevel } from '../diagnostics.js';
+import { createLogger, LOG_LEVELS, type Logger, type LogLevel } from '../diagnostics.js';
 import { ControlPlane } from '../../control-plane/src/control-plane.js';
+import { NO_AUTH, TokenFileAuthenticator, type Authenticator } from '../../control-plane/src/auth.js';
 import { handleGraphRequest } from '../../control-plane/src/graph/api.js';
 import { PrometheusGraph } from '../../control-plane/src/graph/prometheus.js';
 import type { GraphSource } from '../../control-plane/src/graph/types.js';
@@ -15,6 +16,7 @@ const FLAGS: FlagSpecs = {
   'bind-address': { type: 'string', help: 'address both ports bind', default: '0.0.0.0' },
   'prometheus-url': { type: 'string', help: 'compute the graph with PromQL from this Prometheus (e.g. http://127.0.0.1:9090) instead of the sidecars\' reports' },
   'report-interval': { type: 'string', help: 'how often sidecars send their telemetry reports', default: '5s' },
+  'token-file': { type: 'string', help: "sidecars must prove their service: one 'SERVICE.NAMESPACE TOKEN' line per token (re-read when it changes); each sidecar gives its own with --token-file" },
   'log-level': { type: 'string', help: `diagnostics on stderr: ${LOG_LEVELS.join('|')}`, default: 'info' },
 };
 
@@ -33,6 +35,7 @@ export async function run(argv: string[]): Promise<number> {
     throw new UsageError(`--prometheus-url must be an http(s) URL like http://127.0.0.1:9090, got '${prometheusUrl}'`);
   }
   const log = createLogger(level as LogLevel, 'meshlight[control-plane]');
+  const auth = await authenticator(stringFlag(parsed, 'token-file'), log);
   const window = prometheusUrl === undefined ? new TelemetryWindow() : undefined;
   const source: GraphSource = window ?? new PrometheusGraph(prometheusUrl!);
   const cp = new ControlPlane({
@@ -42,6 +45,7 @@ export async function run(argv: string[]): Promise<number> {
     httpPort: portFlag(parsed, 'http-port')!,
     reportIntervalMs: durationFlag(parsed, 'report-interval')!,
     log,
+    auth,
     ingest: window === undefined ? () => undefined : (report) => window.ingest(report),
     graph: (req, res, url) => handleGraphRequest(req, res, url, source),
   });
@@ -51,4 +55,15 @@ export async function run(argv: string[]): Promise<number> {
   log.info(`${signal}: stopping`);
   await cp.stop();
   return 0;
+}
+
+async function authenticator(file: string | undefined, log: Logger): Promise<Authenticator> {
+  if (file === undefined) return NO_AUTH;
+  const auth = new TokenFileAuthenticator(file, log);
+  try {
+    await auth.load();
+  } catch (err) {
+    throw new UsageError(`--token-file: ${(err as Error).message}`);
+  }
+  return auth;
 }

@@ -1,5 +1,6 @@
 // `meshlight proxy`: flags -> SidecarOptions; signals -> graceful drain.
 import cluster from 'node:cluster';
+import { readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { createLogger, LOG_LEVELS, type LogLevel } from '../diagnostics.js';
 import { Sidecar, type SidecarOptions } from '../proxy/sidecar.js';
@@ -10,6 +11,7 @@ import { durationFlag, helpText, parseFlags, portFlag, positiveIntFlag, stringFl
 const FLAGS: FlagSpecs = {
   config: { type: 'string', help: 'route YAML: a file or a directory (watched; valid changes apply live); with --control-plane, served until its first push' },
   'control-plane': { type: 'string', help: "the control plane's gRPC address HOST:PORT (e.g. 127.0.0.1:15010): config is pushed from it" },
+  'token-file': { type: 'string', help: "a file holding this sidecar's token for the control plane (its --token-file lists it); read at every connect, so it can rotate" },
   service: { type: 'string', help: "this sidecar's service (the MeshService it fronts)" },
   namespace: { type: 'string', help: 'namespace of this sidecar: bare service names resolve in it', default: 'default' },
   'app-port': { type: 'string', help: 'the app port inbound calls go to (127.0.0.1:PORT); no inbound listener without it' },
@@ -42,6 +44,8 @@ export async function run(argv: string[]): Promise<number> {
   if (controlPlane !== undefined && !/^(\[[0-9a-fA-F:.]+\]|[^:\s/]+):\d{1,5}$/.test(controlPlane)) {
     throw new UsageError(`--control-plane must be HOST:PORT, e.g. 127.0.0.1:15010, got '${controlPlane}'`);
   }
+  const tokenFile = stringFlag(parsed, 'token-file');
+  if (tokenFile !== undefined) await tokenFlag(tokenFile, controlPlane);
   const level = stringFlag(parsed, 'log-level')!;
   if (!(LOG_LEVELS as readonly string[]).includes(level)) throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got '${level}'`);
   const service = stringFlag(parsed, 'service');
@@ -52,6 +56,7 @@ export async function run(argv: string[]): Promise<number> {
   const options: SidecarOptions = {
     configPath,
     controlPlane,
+    tokenFile,
     service,
     namespace: stringFlag(parsed, 'namespace')!,
     appPort: portFlag(parsed, 'app-port'),
@@ -89,6 +94,14 @@ export async function run(argv: string[]): Promise<number> {
   // Drained. An upstream connect still pending (a host that drops SYNs) must not hold the exit until its timeout.
   setTimeout(() => process.exit(0), 200).unref();
   return 0;
+}
+
+async function tokenFlag(file: string, controlPlane: string | undefined): Promise<void> {
+  if (controlPlane === undefined) throw new UsageError('--token-file is the token for a control plane: give --control-plane too');
+  const token = await readFile(file, 'utf8').catch((err: Error) => {
+    throw new UsageError(`--token-file: ${err.message}`);
+  });
+  if (token.trim() === '') throw new UsageError(`--token-file: ${file} is empty`);
 }
 
 function otlpFlag(v: string | undefined): string | undefined {

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startApp } from './apps.js';
 import { mirrorConfig } from './config-mirror.js';
-import { accessLogPath, startControlPlane, startSidecar, stopProcess, waitReady, waitUp, type MeshProcess, type Sidecar } from './sidecars.js';
+import { accessLogPath, startControlPlane, startSidecar, stopProcess, waitReady, waitUp, writeTokens, type MeshProcess, type Sidecar } from './sidecars.js';
 import { DEFAULT_BASE_PORT, DemoPorts } from './topology.js';
 import { startTraffic, TrafficCounts } from './traffic.js';
 import type { ConfigWatcher } from '../proxy/config-watch.js';
@@ -121,7 +121,7 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
       watched = join(logDir, 'config');
       mirror = await mirrorConfig(opts.configDir, watched, ports);
     }
-    controlPlane = startControlPlane(ports, watched, opts.logLevel);
+    controlPlane = startControlPlane(ports, watched, await writeTokens(logDir, ports.instances), opts.logLevel);
     await waitUp(controlPlane, `http://127.0.0.1:${ports.controlPlane.http}/api/v1/config`);
     for (const app of ports.instances) sidecars.push(startSidecar(ports, app, opts.logLevel, logDir));
     await Promise.all(sidecars.map(waitReady));

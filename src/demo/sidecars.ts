@@ -1,5 +1,7 @@
 // The demo's real `meshlight` processes: the control plane, and a sidecar beside every app, as in a pod.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { DemoInstance, DemoPorts } from './topology.js';
@@ -39,18 +41,41 @@ function spawnCli(label: string, args: readonly string[]): MeshProcess {
   return { label, proc, stderrTail, exited };
 }
 
-/** The control plane, watching `configDir` and pushing it to every sidecar. */
-export function startControlPlane(ports: DemoPorts, configDir: string, logLevel: string): MeshProcess {
+/**
+ * A token per sidecar, as the demo's sidecars prove their service with: `<dir>/<instance>.token` each,
+ * and `<dir>/tokens`, the control plane's list of them. Returns the list's path.
+ */
+export async function writeTokens(dir: string, apps: readonly DemoInstance[]): Promise<string> {
+  const lines: string[] = [];
+  for (const app of apps) {
+    const token = randomBytes(24).toString('base64url');
+    await writeFile(tokenPath(dir, app), `${token}\n`, { mode: 0o600 });
+    lines.push(`${app.service}.default ${token}`);
+  }
+  const list = resolve(dir, 'tokens');
+  await writeFile(list, `# SERVICE.NAMESPACE TOKEN, one line per demo sidecar\n${lines.join('\n')}\n`, { mode: 0o600 });
+  return list;
+}
+
+function tokenPath(dir: string, app: DemoInstance): string {
+  return resolve(dir, `${app.instance}.token`);
+}
+
+/** The control plane, watching `configDir` and pushing it to every sidecar that proves its service with a token of `tokenFile`. */
+export function startControlPlane(ports: DemoPorts, configDir: string, tokenFile: string, logLevel: string): MeshProcess {
   return spawnCli('control plane', [
     'control-plane', '--config', configDir, '--bind-address', '127.0.0.1', '--grpc-port', String(ports.controlPlane.grpc),
-    '--http-port', String(ports.controlPlane.http), '--report-interval', '2s', '--log-level', logLevel,
+    '--http-port', String(ports.controlPlane.http), '--report-interval', '2s', '--token-file', tokenFile, '--log-level', logLevel,
   ]);
 }
 
-/** Each sidecar gets its config from the control plane; its JSON access log goes to `<logDir>/<instance>.log`. */
+/**
+ * Each sidecar gets its config from the control plane, with its token from `dir` (see writeTokens); its
+ * JSON access log goes to `<dir>/<instance>.log`.
+ */
 export function startSidecar(ports: DemoPorts, app: DemoInstance, logLevel: string, logDir: string): Sidecar {
   const args = [
-    'proxy', '--control-plane', `127.0.0.1:${ports.controlPlane.grpc}`, '--service', app.service, '--app-port', String(app.appPort),
+    'proxy', '--control-plane', `127.0.0.1:${ports.controlPlane.grpc}`, '--token-file', tokenPath(logDir, app), '--service', app.service, '--app-port', String(app.appPort),
     '--inbound-port', String(app.inbound), '--outbound-port', String(app.outbound), '--admin-port', String(app.admin),
     '--bind-address', '127.0.0.1', '--log-level', logLevel, '--access-log', accessLogPath(logDir, app),
   ];

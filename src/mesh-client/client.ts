@@ -2,6 +2,7 @@
 // response (ACK / NACK), reconnect with exponential backoff and full jitter, and report telemetry.
 // While disconnected the sidecar keeps serving the last config it applied.
 import * as grpc from '@grpc/grpc-js';
+import { readFile } from 'node:fs/promises';
 import { formatIssue, parseConfig } from '../config/load.js';
 import type { ConfigIssue, Snapshot } from '../config/types.js';
 import type { Logger } from '../diagnostics.js';
@@ -21,8 +22,16 @@ export interface MeshClientOptions {
   readonly address: string;
   readonly node: Node;
   readonly log: Logger;
-  /** Builds and swaps in the plan; throws if this sidecar cannot apply it (a NACK with the message). */
-  readonly apply: (snapshot: Snapshot) => void;
+  /**
+   * A file holding this sidecar's token (sent as `authorization: Bearer`), read again at every connect
+   * and report so a rotated one (a Kubernetes projected token) is picked up; undefined: none is sent.
+   */
+  readonly tokenFile: string | undefined;
+  /**
+   * Builds and swaps in the plan; throws if this sidecar cannot apply it (a NACK with the message).
+   * `meshServices`: every service of the mesh, the callers inbound metrics may name.
+   */
+  readonly apply: (snapshot: Snapshot, meshServices: ReadonlySet<string>) => void;
   /** A pushed config did not parse here: its problems, for /config_dump (the NACK carries them too). */
   readonly rejected: (issues: readonly ConfigIssue[]) => void;
   readonly reporter: Reporter;
@@ -40,6 +49,8 @@ export class MeshClient {
   private reportTimer: NodeJS.Timeout | undefined;
   private reportIntervalMs = 0;
   private closed = false;
+  /** Why the last attempt failed, so a refusal repeated at every retry is logged once. */
+  private lastRefusal = '';
   connected = false;
   private firstApplied!: () => void;
   /** Resolves once a config from the control plane is in force. */
@@ -58,9 +69,24 @@ export class MeshClient {
     this.connect();
   }
 
+  /** The call metadata carrying the token; a token that cannot be read fails the connect or report (and is retried). */
+  private async metadata(): Promise<grpc.Metadata> {
+    const metadata = new grpc.Metadata();
+    if (this.opts.tokenFile !== undefined) metadata.set('authorization', `Bearer ${(await readFile(this.opts.tokenFile, 'utf8')).trim()}`);
+    return metadata;
+  }
+
   private connect(): void {
     if (this.closed) return;
-    const call = this.client.StreamConfig();
+    this.metadata().then((metadata) => this.open(metadata), (err: Error) => {
+      this.opts.log.warn(`cannot read --token-file: ${err.message}; retrying`);
+      this.retry(`token file: ${err.message}`);
+    });
+  }
+
+  private open(metadata: grpc.Metadata): void {
+    if (this.closed) return;
+    const call = this.client.StreamConfig(metadata);
     this.call = call;
     call.on('data', (res: ConfigResponse) => this.onResponse(res));
     call.on('error', (err: grpc.ServiceError) => this.lost(call, err.details || err.message));
@@ -77,7 +103,13 @@ export class MeshClient {
     this.call = undefined;
     call.cancel();
     if (this.connected) this.opts.log.warn(`control plane ${this.opts.address} lost (${why}); serving config version ${this.version || '(none)'} meanwhile`);
+    else if (why !== this.lastRefusal && /token/.test(why)) this.opts.log.warn(`control plane ${this.opts.address} refused this sidecar: ${why}`);
+    this.lastRefusal = why;
     this.connected = false;
+    this.retry(why);
+  }
+
+  private retry(why: string): void {
     this.releaseWaiters();
     const delay = Math.random() * Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** this.attempt++);
     this.opts.log.debug(`reconnecting to ${this.opts.address} in ${Math.round(delay)} ms (${why})`);
@@ -113,7 +145,9 @@ export class MeshClient {
       return shown.join('\n');
     }
     try {
-      this.opts.apply(Object.freeze({ ...parsed.snapshot, version: res.version_info }));
+      // A control plane that does not send the mesh's services: the callers this view names are all that is known.
+      const meshServices = new Set(res.mesh_services.length > 0 ? res.mesh_services : parsed.snapshot.services.keys());
+      this.opts.apply(Object.freeze({ ...parsed.snapshot, version: res.version_info }), meshServices);
       return undefined;
     } catch (err) {
       return (err as Error).message;
@@ -163,10 +197,12 @@ export class MeshClient {
     if (!this.connected) return; // the counts keep accumulating until the control plane is back
     const { report, commit } = this.opts.reporter.collect();
     report.node = this.opts.node;
-    this.client.Report(report, { deadline: Date.now() + this.reportIntervalMs }, (err) => {
-      if (err === null) commit();
-      else this.opts.log.debug(`telemetry report not delivered (${err.details || err.message}); it goes with the next one`);
-    });
+    void this.metadata().then((metadata) => {
+      this.client.Report(report, metadata, { deadline: Date.now() + this.reportIntervalMs }, (err) => {
+        if (err === null) commit();
+        else this.opts.log.debug(`telemetry report not delivered (${err.details || err.message}); it goes with the next one`);
+      });
+    }, (err: Error) => this.opts.log.debug(`telemetry report not sent (token file: ${err.message}); it goes with the next one`));
   }
 
   close(): void {

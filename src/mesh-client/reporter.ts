@@ -23,7 +23,7 @@ export class Reporter {
     const edges = new Map<string, Edge>();
     const taken: [RequestSeries, Reported][] = [];
     for (const s of this.metrics.requestSeries()) {
-      const r = s.route!;
+      const r = s.route;
       // A sidecar without --service calls as `unknown`, which is how its callee's sidecar counts it too.
       if ((r.reporter === 'destination') !== (r.source === 'unknown')) continue;
       const before = this.reported.get(s);

@@ -2,7 +2,6 @@
 // requests keep the plan they started with.
 import type { Snapshot, TelemetryConfig } from '../config/types.js';
 import { TELEMETRY_DEFAULTS } from '../config/kinds/telemetry.js';
-import { SERVICE_KEY } from '../config/kinds/common.js';
 import type { TraceSettings } from '../telemetry/trace-hop.js';
 import type { MeshMetrics, RouteSeries } from '../telemetry/mesh-metrics.js';
 import { FilterChain } from './filters/filter.js';
@@ -29,20 +28,22 @@ export class InboundPlan {
     readonly cluster: Cluster,
     readonly chain: FilterChain,
     private readonly series: (source: string) => RouteSeries,
+    /** The services of the mesh: the only callers taken by name. */
+    private readonly known: ReadonlySet<string>,
   ) {
     this.unknownSource = series('unknown');
     this.bySource.set('', this.unknownSource); // no caller header: a caller without a sidecar, the common miss
   }
 
   /**
-   * Metric labels by calling service (`name.namespace`, from the caller sidecar's header). A sidecar
-   * fed by the control plane knows only the services it calls, so any well-formed name is taken; the
-   * header is untrusted, so malformed names and any past MAX_SOURCES are `unknown`, bounding the labels.
+   * Metric labels by calling service (`name.namespace`, from the caller sidecar's header). The header
+   * is untrusted: a name that is not a service of the mesh (those of the snapshot, or the list the
+   * control plane sends) is `unknown`, and so is any past MAX_SOURCES, so a client cannot invent labels.
    */
   sourceSeries(source: string): RouteSeries {
     const s = this.bySource.get(source);
     if (s !== undefined) return s;
-    if (this.bySource.size >= MAX_SOURCES || !SERVICE_KEY.test(source)) return this.unknownSource;
+    if (this.bySource.size >= MAX_SOURCES || !this.known.has(source)) return this.unknownSource;
     const created = this.series(source);
     this.bySource.set(source, created);
     return created;
@@ -78,15 +79,16 @@ export class ProxyPlan {
   readonly trace: TraceSettings;
 }
 
-export function buildPlan(snapshot: Snapshot, opts: PlanOptions, clusterManager: ClusterManager, metrics: MeshMetrics): ProxyPlan {
+/** `meshServices`: every service key of the mesh, the callers inbound metrics may name and the names a 404 can point to. */
+export function buildPlan(snapshot: Snapshot, opts: PlanOptions, clusterManager: ClusterManager, metrics: MeshMetrics, meshServices: ReadonlySet<string>): ProxyPlan {
   const inboundName = `inbound|${opts.service ?? 'app'}`;
   const extra = opts.appPort !== undefined ? [{ name: inboundName, address: `127.0.0.1:${opts.appPort}` }] : [];
   const clusters = clusterManager.build(snapshot, extra);
   const self = selfName(opts);
-  const routes = new RouteTable(snapshot, clusters, opts.namespace, (dst, route) => metrics.route('source', self, dst, route));
+  const routes = new RouteTable(snapshot, clusters, opts.namespace, (dst, route) => metrics.route('source', self, dst, route), meshServices);
   let inbound: InboundPlan | undefined;
   if (opts.appPort !== undefined) {
-    inbound = new InboundPlan(clusters.get(inboundName)!, FilterChain.EMPTY, (source) => metrics.route('destination', source, self, '-'));
+    inbound = new InboundPlan(clusters.get(inboundName)!, FilterChain.EMPTY, (source) => metrics.route('destination', source, self, '-'), meshServices);
   }
   return new ProxyPlan(snapshot, routes, clusters, inbound, self, telemetryFor(snapshot, self, opts.namespace));
 }

@@ -25,6 +25,8 @@ export interface SidecarOptions extends PlanOptions {
   readonly configPath: string | undefined;
   /** `host:port` of the control plane's gRPC port; undefined: config from configPath only. */
   readonly controlPlane: string | undefined;
+  /** This sidecar's token for the control plane (a file, re-read at each connect); undefined: none. */
+  readonly tokenFile: string | undefined;
   /** Inbound listens here (a pod's interfaces by default); outbound and admin are always loopback. */
   readonly bindAddress: string;
   /**
@@ -171,7 +173,8 @@ export class Sidecar implements TrafficState {
         address: opts.appPort === undefined ? '' : `${reachableAddress(opts.bindAddress)}:${opts.ports.inbound}`,
       },
       log: opts.log,
-      apply: (snapshot) => this.apply(snapshot),
+      tokenFile: opts.tokenFile,
+      apply: (snapshot, meshServices) => this.apply(snapshot, meshServices),
       rejected: (issues) => {
         this.rejected = issues;
       },
@@ -184,8 +187,9 @@ export class Sidecar implements TrafficState {
     }
   }
 
-  private apply(snapshot: Snapshot): void {
-    this.plan = buildPlan(snapshot, this.opts, this.clusters, this.telemetry.mesh);
+  /** `meshServices`: the callers inbound metrics may name; with file config, the snapshot's services. */
+  private apply(snapshot: Snapshot, meshServices: ReadonlySet<string> = new Set(snapshot.services.keys())): void {
+    this.plan = buildPlan(snapshot, this.opts, this.clusters, this.telemetry.mesh, meshServices);
     if (this.plan.trace.percentage > 0 || this.tracing.exporting) void this.tracing.enable();
     this.rejected = [];
     const { service, namespace, log } = this.opts;

@@ -8,7 +8,7 @@ import type { Server } from 'node:http';
 import type { Logger } from '../diagnostics.js';
 import { mergeExpositions } from '../telemetry/metrics-merge.js';
 import { Telemetry } from '../telemetry/registry.js';
-import { adminRefusal, serveAdmin, text, type AdminAnswer, type AdminRequest } from './listeners/admin.js';
+import { adminTarget, serveAdmin, text, type AdminAnswer, type AdminRequest } from './listeners/admin.js';
 import { listen } from './listeners/listen.js';
 
 /**
@@ -97,17 +97,18 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
   const own = new Telemetry({ inFlight: () => 0, downstreamConnections: () => 0, pools: () => [], accessLogDropped: () => 0, spansDropped: () => 0, spansExported: () => 0 });
 
   const respond = (statsOnly: boolean) => async (req: AdminRequest): Promise<AdminAnswer> => {
-    const refused = adminRefusal(req, statsOnly);
-    if (refused !== undefined) return refused;
+    const url = adminTarget(req, statsOnly);
+    if (!(url instanceof URL)) return url;
     const workers = [...up];
-    switch (new URL(req.url, 'http://admin').pathname) {
+    switch (url.pathname) {
       case '/metrics': {
         const answers = await Promise.all(workers.map((w) => ask(w, req)));
         // A worker missing from the sum would look like a counter reset: fail the scrape instead.
         const failed = answers.find((a) => a.status !== 200);
         if (failed !== undefined) return text(503, `metrics: ${failed.body}`);
         const mine = await own.scrape(req.accept);
-        return { status: 200, type: mine.contentType, body: mergeExpositions([mine.body, ...answers.map((a) => a.body)]) };
+        const whole = (body: AdminAnswer['body']): string => (typeof body === 'string' ? body : body.join(''));
+        return { status: 200, type: mine.contentType, body: mergeExpositions([whole(mine.body), ...answers.map((a) => whole(a.body))]) };
       }
       case '/healthz/ready': {
         if (draining) return text(503, 'draining\n');

@@ -13,8 +13,8 @@ function worker(requests: number, traceId?: string): MeshMetrics {
 const line = (text: string, start: string): string | undefined => text.split('\n').find((l) => l.startsWith(start));
 
 describe('one /metrics from many worker processes', () => {
-  it('sums counters and every histogram bucket, sum and count of the same series', () => {
-    const merged = mergeExpositions([worker(3).render(false), worker(4).render(false)]);
+  it('sums counters and every histogram bucket, sum and count of the same series', async () => {
+    const merged = mergeExpositions([(await worker(3).render(false)).join(''), (await worker(4).render(false)).join('')]);
     expect(line(merged, 'mesh_requests_total{')).toMatch(/ 7$/);
     expect(line(merged, 'mesh_request_duration_seconds_bucket{') ).toMatch(/le="0.0005"} 0$/);
     expect(merged).toMatch(/mesh_request_duration_seconds_bucket\{[^}]*le="0.0025"\} 7\n/);
@@ -25,11 +25,11 @@ describe('one /metrics from many worker processes', () => {
     expect(merged.match(/^# TYPE mesh_requests_total counter$/gm)).toHaveLength(1);
   });
 
-  it('keeps series only one worker has, in the family they belong to', () => {
+  it('keeps series only one worker has, in the family they belong to', async () => {
     const a = worker(1);
     const b = worker(1);
     b.route('destination', 'a.default', 'c.default', '-').get('POST', 503, 'UF').record(0.1, 0, 0, undefined);
-    const merged = mergeExpositions([a.render(false), b.render(false)]).split('\n');
+    const merged = mergeExpositions([(await a.render(false)).join(''), (await b.render(false)).join('')]).split('\n');
     const uf = merged.findIndex((l) => l.startsWith('mesh_requests_total{') && l.includes('response_flags="UF"'));
     expect(merged[uf]).toMatch(/ 1$/);
     expect(merged.indexOf('# TYPE mesh_request_duration_seconds histogram')).toBeGreaterThan(uf);
@@ -53,10 +53,10 @@ describe('one /metrics from many worker processes', () => {
     expect(merged).toContain('process_resident_memory_bytes 3000\n');
   });
 
-  it('OpenMetrics: keeps the newest exemplar of a bucket and one # EOF, last', () => {
-    const om = (m: MeshMetrics): string => `${m.render(true)}# EOF\n`;
-    const first = om(worker(2, 'a'.repeat(32)));
-    const second = om(worker(2, 'b'.repeat(32)));
+  it('OpenMetrics: keeps the newest exemplar of a bucket and one # EOF, last', async () => {
+    const om = async (m: MeshMetrics): Promise<string> => `${(await m.render(true)).join('')}# EOF\n`;
+    const first = await om(worker(2, 'a'.repeat(32)));
+    const second = await om(worker(2, 'b'.repeat(32)));
     const merged = mergeExpositions([first, second]);
     expect(merged.endsWith('# EOF\n')).toBe(true);
     expect(merged.match(/# EOF/g)).toHaveLength(1);

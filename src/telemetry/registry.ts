@@ -65,10 +65,18 @@ function createRegistry(type: RegistryContentType, gauges: ProxyGauges): Registr
   return registry;
 }
 
+export interface Scrape {
+  readonly contentType: string;
+  /** The exposition in chunks, to be written one by one (see MeshMetrics.render). */
+  readonly body: readonly string[];
+}
+
 export class Telemetry {
   readonly mesh = new MeshMetrics();
   private readonly prometheus: Registry<RegistryContentType>;
   private readonly openMetrics: Registry<RegistryContentType>;
+  /** The render in progress per format: scrapes that come meanwhile share it, so N scrapers cost one render. */
+  private readonly rendering = new Map<boolean, Promise<Scrape>>();
 
   constructor(gauges: ProxyGauges) {
     this.prometheus = createRegistry(PROMETHEUS_TYPE, gauges);
@@ -76,11 +84,21 @@ export class Telemetry {
   }
 
   /** OpenMetrics (with exemplars) when the scraper asks for it, as Prometheus does; else text 0.0.4. */
-  async scrape(accept: string | undefined): Promise<{ contentType: string; body: string }> {
-    if (accept?.includes('application/openmetrics-text') === true) {
-      const own = await this.openMetrics.metrics(); // ends with `# EOF`, which must stay last
-      return { contentType: OPENMETRICS_TYPE, body: own.replace(/# EOF\n$/, `${this.mesh.render(true)}# EOF\n`) };
+  scrape(accept: string | undefined): Promise<Scrape> {
+    const openMetrics = accept?.includes('application/openmetrics-text') === true;
+    let pending = this.rendering.get(openMetrics);
+    if (pending === undefined) {
+      pending = this.render(openMetrics).finally(() => this.rendering.delete(openMetrics));
+      this.rendering.set(openMetrics, pending);
     }
-    return { contentType: PROMETHEUS_TYPE, body: `${await this.prometheus.metrics()}\n${this.mesh.render(false)}` };
+    return pending;
+  }
+
+  private async render(openMetrics: boolean): Promise<Scrape> {
+    if (openMetrics) {
+      const own = await this.openMetrics.metrics(); // ends with `# EOF`, which must stay last
+      return { contentType: OPENMETRICS_TYPE, body: [own.replace(/# EOF\n$/, ''), ...(await this.mesh.render(true)), '# EOF\n'] };
+    }
+    return { contentType: PROMETHEUS_TYPE, body: [`${await this.prometheus.metrics()}\n`, ...(await this.mesh.render(false))] };
   }
 }

@@ -1,6 +1,7 @@
 // The embedded graph source: the sidecars' TelemetryReports (per-edge aggregates every report interval)
 // summed into fixed time slots per edge, so a graph over any window up to the retention is a sum of slots.
 import type { Edge, TelemetryReport } from '../../proto/index.js';
+import { DURATION_BUCKETS } from '../../../src/telemetry/mesh-metrics.js';
 import { assembleGraph, type EdgeTotals, type Percentiles } from './assemble.js';
 import { addCounts, quantile } from './histogram.js';
 import type { Graph, GraphSource } from './types.js';
@@ -10,7 +11,7 @@ export interface WindowOptions {
   readonly slotMs?: number;
   /** How far back slots are kept: the longest window this source answers. */
   readonly retentionMs?: number;
-  /** Past this many distinct source->target pairs new ones are dropped, so a flood of names cannot exhaust memory. */
+  /** Past this many distinct source->target pairs the least recently reported one is forgotten, so a flood of names cannot exhaust memory. */
   readonly maxEdges?: number;
   readonly now?: () => number;
 }
@@ -21,7 +22,7 @@ class Slot {
   requests = 0;
   errors = 0;
   denied = 0;
-  /** Non-cumulative latency counts; undefined until a report with the window's bucket bounds lands here. */
+  /** Non-cumulative latency counts; undefined until a report with DURATION_BUCKETS lands here. */
   counts: Float64Array | undefined;
   constructor(readonly index: number) {}
 }
@@ -53,13 +54,14 @@ const QUANTILES = [0.5, 0.95, 0.99] as const;
 
 export class TelemetryWindow implements GraphSource {
   readonly maxWindowMs: number;
-  /** Reports whose bucket bounds differed from the first-seen ones: their counts were kept, their latencies not. */
+  /** Reports whose bucket bounds were not DURATION_BUCKETS: their counts were kept, their latencies not. */
   mismatchedReports = 0;
-  /** Edges not tracked because maxEdges was reached. */
-  droppedEdges = 0;
-  private bounds: readonly number[] | undefined;
+  /** Edges forgotten, least recently reported first, to keep at most maxEdges. */
+  evictedEdges = 0;
+  private readonly bounds = DURATION_BUCKETS;
   /** The start of the time the reports cover (the first one's arrival less its period): rates divide by no more than that. */
   private observedSinceMs = Infinity;
+  /** In order of their last report, least recent first. */
   private readonly edges = new Map<string, EdgeSlots>();
   private readonly slotMs: number;
   private readonly slots: number;
@@ -76,16 +78,16 @@ export class TelemetryWindow implements GraphSource {
 
   /**
    * Files a report under the time it arrived, by the control plane's clock: sidecar clocks may be skewed,
-   * and the window is measured on this clock. All sidecars share one set of bucket bounds
+   * and the window is measured on this clock. Sidecars are built with one set of bucket bounds
    * (DURATION_BUCKETS); merging histograms with other bounds would give wrong percentiles, so a report
    * with different bounds adds its counts but not its latencies.
    */
   ingest(report: TelemetryReport, receivedAtMs = Date.now()): void {
     const index = Math.floor(receivedAtMs / this.slotMs);
     if (index <= this.currentSlot() - this.slots) return;
-    this.observedSinceMs = Math.min(this.observedSinceMs, receivedAtMs - report.period_ms);
-    if (this.bounds === undefined && report.bucket_bounds.length > 0) this.bounds = Object.freeze([...report.bucket_bounds]);
-    const sameBounds = this.bounds !== undefined && sameNumbers(report.bucket_bounds, this.bounds);
+    // A period is what the sender says; it moves the start back by at most the retention, never forward.
+    this.observedSinceMs = Math.min(this.observedSinceMs, receivedAtMs - Math.min(Math.max(0, report.period_ms), this.maxWindowMs));
+    const sameBounds = sameNumbers(report.bucket_bounds, this.bounds);
     if (!sameBounds && report.bucket_bounds.length > 0) this.mismatchedReports++;
     for (const e of report.edges) this.add(e, index, sameBounds);
   }
@@ -126,22 +128,24 @@ export class TelemetryWindow implements GraphSource {
   private add(e: Edge, index: number, withLatency: boolean): void {
     const key = `${e.source}->${e.destination}`;
     let edge = this.edges.get(key);
-    if (edge === undefined) {
+    if (edge !== undefined) {
+      this.edges.delete(key); // re-inserted below: most recently reported last
+    } else {
       if (this.edges.size >= this.maxEdges) {
-        this.droppedEdges++;
-        return;
+        this.edges.delete(this.edges.keys().next().value!);
+        this.evictedEdges++;
       }
       edge = new EdgeSlots(e.source, e.destination, this.slots);
-      this.edges.set(key, edge);
     }
+    this.edges.set(key, edge);
     if (e.protocol !== '') edge.protocol = e.protocol;
     const slot = edge.slot(index);
     if (slot === undefined) return;
     slot.requests += e.requests;
     slot.errors += e.errors;
     slot.denied += e.denied;
-    const width = (this.bounds?.length ?? 0) + 1;
-    if (withLatency && width > 1 && e.bucket_counts.length === width) addCounts((slot.counts ??= new Float64Array(width)), e.bucket_counts);
+    const width = this.bounds.length + 1;
+    if (withLatency && e.bucket_counts.length === width) addCounts((slot.counts ??= new Float64Array(width)), e.bucket_counts);
   }
 
   private sum(edge: EdgeSlots, oldest: number, newest: number): { requests: number; errors: number; denied: number; counts: Float64Array | undefined } {
@@ -157,8 +161,7 @@ export class TelemetryWindow implements GraphSource {
   }
 
   private percentiles(counts: Float64Array | undefined): Percentiles {
-    const bounds = this.bounds ?? [];
-    const [p50, p95, p99] = QUANTILES.map((q) => (counts === undefined ? 0 : quantile(q, bounds, counts)));
+    const [p50, p95, p99] = QUANTILES.map((q) => (counts === undefined ? 0 : quantile(q, this.bounds, counts)));
     return { p50: p50!, p95: p95!, p99: p99! };
   }
 }

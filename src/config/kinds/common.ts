@@ -15,7 +15,7 @@ export interface ResolveContext {
 
 // RFC 1123 label: what a Kubernetes Service name must be, and what a Host header can carry.
 const LABEL = '[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?';
-const DNS_LABEL = new RegExp(`^${LABEL}$`);
+export const DNS_LABEL = new RegExp(`^${LABEL}$`);
 /** `name.namespace`, the key a service is known by (ServiceKey). */
 export const SERVICE_KEY = new RegExp(`^${LABEL}\\.${LABEL}$`);
 /** `name` or `name.namespace`: what a host can be once its port and `.svc[.cluster.local]` are gone. */

@@ -4,7 +4,8 @@
 // hands the parsed head and the body bytes, as they arrived, to the stream its handler returns, and
 // writes what that stream answers. It knows nothing of routes or telemetry.
 import { createServer, type Server, type Socket } from 'node:net';
-import { ChunkedDecoder, ChunkedError } from './chunked.js';
+import { BodyReader } from './body.js';
+import { ChunkedError } from './chunked.js';
 import { findHeadEnd, Framing, HeadError, parseRequestHead, RequestHead, type HeadLimits } from './head-parser.js';
 
 export interface ServerLimits extends HeadLimits {
@@ -60,11 +61,7 @@ export class DownstreamConnection {
   /** Last time a byte of the current request's body or answer moved. */
   lastActivityMs = 0;
   private stream: RequestStream | undefined = undefined;
-  private bodyLeft = 0;
-  private bodyLength = 0;
-  private chunked: ChunkedDecoder | undefined = undefined;
-  /** Payload-only chunked bodies (for a stream that re-frames them); rare, so a closure is fine. */
-  private onPayload: ((b: Buffer) => void) | undefined = undefined;
+  private readonly body = new BodyReader();
   private bodyDone = true;
   private answerDone = true;
   /** Close once the current answer is out (Connection: close, HTTP/1.0, a refusal, draining). */
@@ -167,9 +164,7 @@ export class DownstreamConnection {
     this.lastActivityMs = Date.now();
     this.answerDone = false;
     this.bodyDone = head.framing === Framing.NONE;
-    this.bodyLeft = head.contentLength;
-    this.bodyLength = head.contentLength;
-    this.chunked = head.framing === Framing.CHUNKED ? new ChunkedDecoder() : undefined;
+    this.body.start(head.framing, head.contentLength);
     if (head.minor === 0 && !/\bkeep-alive\b/i.test(head.connection)) this.closeAfter = true;
     else if (head.connection !== '' && /(?:^|[\s,])close(?:$|[\s,])/i.test(head.connection)) this.closeAfter = true;
     const rest = end < buf.length ? buf.subarray(end) : undefined;
@@ -187,37 +182,31 @@ export class DownstreamConnection {
 
   /** Payload bytes instead of the raw chunked framing, for a stream that sends them on with another framing. */
   payloadOnly(onPayload: (b: Buffer) => void): void {
-    this.onPayload = onPayload;
+    this.body.onPayload = onPayload;
   }
 
   private readBody(buf: Buffer, from: number): void {
     const stream = this.stream!;
+    const body = this.body;
     let end: number;
-    if (this.chunked !== undefined) {
-      try {
-        end = this.chunked.feed(buf, from, this.onPayload);
-      } catch (err) {
-        if (!(err instanceof ChunkedError)) throw err;
-        this.bodyDone = true;
-        this.closeAfter = true;
-        this.state = WAIT;
-        this.pause();
-        stream.onBodyError(new HeadError(400, `malformed chunked body: ${err.message}`));
-        return;
-      }
-      if (this.onPayload === undefined) stream.onBody(end === -1 ? (from === 0 ? buf : buf.subarray(from)) : buf.subarray(from, end));
-    } else {
-      const n = Math.min(this.bodyLeft, buf.length - from);
-      this.bodyLeft -= n;
-      end = this.bodyLeft === 0 ? from + n : -1;
-      stream.onBody(from === 0 && n === buf.length ? buf : buf.subarray(from, from + n));
+    try {
+      end = body.read(buf, from);
+    } catch (err) {
+      if (!(err instanceof ChunkedError)) throw err;
+      this.bodyDone = true;
+      this.closeAfter = true;
+      this.state = WAIT;
+      this.pause();
+      stream.onBodyError(new HeadError(400, `malformed chunked body: ${err.message}`));
+      return;
     }
+    if (body.to > body.from) stream.onBody(body.from === 0 && body.to === buf.length ? buf : buf.subarray(body.from, body.to));
     this.lastActivityMs = Date.now();
     if (end === -1 || this.state === CLOSED) return;
     this.bodyDone = true;
     this.state = WAIT;
     if (end < buf.length) this.hold(buf.subarray(end));
-    stream.onBodyEnd(this.chunked !== undefined ? this.chunked.payload : this.bodyLength);
+    stream.onBodyEnd(body.payload);
     if (this.answerDone) this.next();
   }
 

@@ -2,7 +2,8 @@
 // response parsing on each (UpstreamConnection), as strict as the request side. It hands the response
 // head and the body bytes, as they arrived, to the stream that sent the request.
 import { connect, type Socket } from 'node:net';
-import { ChunkedDecoder, ChunkedError } from './chunked.js';
+import { BodyReader } from './body.js';
+import { ChunkedError } from './chunked.js';
 import { findHeadEnd, Framing, HeadError, parseResponseHead, type HeadLimits, type ResponseHead } from './head-parser.js';
 import { UpstreamConnectError, UpstreamOverflowError, UpstreamProtocolError, UpstreamResetError, type ProxyError } from '../errors.js';
 
@@ -55,14 +56,10 @@ export class UpstreamConnection {
   private gotBytes = false;
   private phase = R_HEAD;
   private held: Buffer = EMPTY;
-  private framing = Framing.NONE;
-  private bodyLeft = 0;
-  private chunked: ChunkedDecoder | undefined = undefined;
-  private onPayload: ((b: Buffer) => void) | undefined = undefined;
+  private readonly body = new BodyReader();
   private keepAlive = true;
   /** The whole request (body included) is written. */
   private requestDone = false;
-  private bodyBytes = 0;
 
   constructor(
     readonly socket: Socket,
@@ -89,7 +86,6 @@ export class UpstreamConnection {
     this.gotBytes = false;
     this.requestDone = false;
     this.keepAlive = true;
-    this.onPayload = undefined;
     if (this.state === IDLE) {
       this.state = BUSY;
       this.socket.setTimeout(0);
@@ -120,7 +116,7 @@ export class UpstreamConnection {
 
   /** Payload bytes instead of raw chunked framing (for a client that cannot take chunked). */
   payloadOnly(onPayload: (b: Buffer) => void): void {
-    this.onPayload = onPayload;
+    this.body.onPayload = onPayload;
   }
 
   pause(): void {
@@ -203,19 +199,17 @@ export class UpstreamConnection {
         continue;
       }
       const bodiless = stream.method === 'HEAD' || head.status === 204 || head.status === 304 || head.status === 101;
-      this.framing = bodiless ? Framing.NONE : head.framing;
-      this.bodyLeft = head.contentLength;
-      this.chunked = this.framing === Framing.CHUNKED ? new ChunkedDecoder() : undefined;
+      const body = this.body;
+      body.start(bodiless ? Framing.NONE : head.framing, head.contentLength);
       if (head.minor === 0 ? !/\bkeep-alive\b/i.test(head.connection) : /(?:^|[\s,])close(?:$|[\s,])/i.test(head.connection)) this.keepAlive = false;
-      if (this.framing === Framing.CLOSE) this.keepAlive = false;
+      if (body.framing === Framing.CLOSE) this.keepAlive = false;
       if (head.status === 101) {
         this.held = buf.subarray(end);
         stream.onResponseHead(head, false);
         return;
       }
       this.phase = R_BODY;
-      this.bodyBytes = 0;
-      const complete = this.framing === Framing.NONE || (this.framing === Framing.LENGTH && this.bodyLeft === 0);
+      const complete = body.empty;
       stream.onResponseHead(head, complete || end < buf.length);
       if (this.stream !== stream) return; // the exchange gave up on it while taking the head
       if (complete) {
@@ -229,31 +223,15 @@ export class UpstreamConnection {
   }
 
   private readBody(buf: Buffer, from: number, stream: ResponseStream): void {
-    let end = -1;
-    switch (this.framing) {
-      case Framing.LENGTH: {
-        const n = Math.min(this.bodyLeft, buf.length - from);
-        this.bodyLeft -= n;
-        this.bodyBytes += n;
-        if (this.bodyLeft === 0) end = from + n;
-        stream.onResponseBody(from === 0 && n === buf.length ? buf : buf.subarray(from, from + n));
-        break;
-      }
-      case Framing.CHUNKED:
-        try {
-          end = this.chunked!.feed(buf, from, this.onPayload);
-        } catch (err) {
-          if (!(err instanceof ChunkedError)) throw err;
-          return this.fail(new UpstreamProtocolError(`upstream ${this.pool.address} sent a malformed chunked body: ${err.message}`));
-        }
-        if (this.onPayload === undefined) stream.onResponseBody(end === -1 ? (from === 0 ? buf : buf.subarray(from)) : buf.subarray(from, end));
-        this.bodyBytes = this.chunked!.payload;
-        break;
-      default:
-        this.bodyBytes += buf.length - from;
-        stream.onResponseBody(from === 0 ? buf : buf.subarray(from));
-        return;
+    const body = this.body;
+    let end: number;
+    try {
+      end = body.read(buf, from);
+    } catch (err) {
+      if (!(err instanceof ChunkedError)) throw err;
+      return this.fail(new UpstreamProtocolError(`upstream ${this.pool.address} sent a malformed chunked body: ${err.message}`));
     }
+    if (body.to > body.from) stream.onResponseBody(body.from === 0 && body.to === buf.length ? buf : buf.subarray(body.from, body.to));
     if (end === -1 || this.stream !== stream) return;
     // More bytes after the answer than it framed: whatever they are, this connection is done.
     if (end < buf.length) this.keepAlive = false;
@@ -272,13 +250,13 @@ export class UpstreamConnection {
       this.state = CLOSED;
       this.socket.destroy();
     }
-    stream.onResponseEnd(this.bodyBytes);
+    stream.onResponseEnd(this.body.payload);
     if (reusable && this.state === IDLE) this.pool.release(this);
   }
 
   private onEnd(): void {
     const stream = this.stream;
-    if (stream !== undefined && this.state === BUSY && this.phase === R_BODY && this.framing === Framing.CLOSE) {
+    if (stream !== undefined && this.state === BUSY && this.phase === R_BODY && this.body.framing === Framing.CLOSE) {
       this.keepAlive = false;
       this.finish(stream);
       return;

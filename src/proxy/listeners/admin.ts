@@ -1,5 +1,6 @@
 // Admin (15000, loopback only): readiness, the active config, the upstream clusters and metrics.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { formatIssue } from '../../config/load.js';
 import type { ConfigIssue } from '../../config/types.js';
 import type { Telemetry } from '../../telemetry/registry.js';
@@ -7,6 +8,7 @@ import type { Tracing } from '../../telemetry/tracing.js';
 import type { ProxyPlan } from '../plan.js';
 import type { Cluster } from '../upstream/cluster.js';
 import type { EndpointState } from '../upstream/endpoint.js';
+import { parseTarget } from '../../request-target.js';
 
 export interface AdminState {
   readonly plan: ProxyPlan | undefined;
@@ -31,17 +33,23 @@ export interface AdminRequest {
 export interface AdminAnswer {
   readonly status: number;
   readonly type: string;
-  readonly body: string;
+  /** A string, or chunks written one at a time (a large /metrics). */
+  readonly body: string | readonly string[];
 }
 
 /** Who answers admin requests: a sidecar itself, or the --concurrency primary asking its workers (workers.ts). */
 export type AdminResponder = (req: AdminRequest) => Promise<AdminAnswer>;
 
-/** The answer every admin server gives before looking at state: read-only, and the stats port's short list. */
-export function adminRefusal(req: AdminRequest, statsOnly: boolean): AdminAnswer | undefined {
+/**
+ * Every admin server checks a request with this before looking at state: the target's URL, or the
+ * answer that refuses it (not a path, not read-only, not on the stats port's short list).
+ */
+export function adminTarget(req: AdminRequest, statsOnly: boolean): URL | AdminAnswer {
+  const url = parseTarget(req.url);
+  if (url === undefined) return text(400, 'the request target must be a path such as /metrics\n');
   if (req.method !== 'GET' && req.method !== 'HEAD') return text(405, 'admin endpoints are read-only: use GET\n');
-  if (statsOnly && !STATS_PATHS.has(new URL(req.url, 'http://admin').pathname)) return text(404, 'stats endpoints: /metrics /healthz/ready\n');
-  return undefined;
+  if (statsOnly && !STATS_PATHS.has(url.pathname)) return text(404, 'stats endpoints: /metrics /healthz/ready\n');
+  return url;
 }
 
 /** `statsOnly`: the stats port's server, serving /metrics and /healthz/ready only. */
@@ -60,9 +68,8 @@ export function serveAdmin(respond: AdminResponder): Server {
 }
 
 export async function adminAnswer(req: AdminRequest, s: AdminState, telemetry: Telemetry, tracing: Tracing, statsOnly: boolean): Promise<AdminAnswer> {
-  const refused = adminRefusal(req, statsOnly);
-  if (refused !== undefined) return refused;
-  const url = new URL(req.url, 'http://admin');
+  const url = adminTarget(req, statsOnly);
+  if (!(url instanceof URL)) return url;
   switch (url.pathname) {
     case '/metrics': {
       const { contentType, body } = await telemetry.scrape(req.accept);
@@ -123,7 +130,33 @@ function json(value: unknown): AdminAnswer {
   return { status: 200, type: 'application/json', body: `${JSON.stringify(value, null, 2)}\n` };
 }
 
-function send(res: ServerResponse, status: number, type: string, body: string): void {
+function send(res: ServerResponse, status: number, type: string, body: AdminAnswer['body']): void {
+  if (typeof body !== 'string') return void sendChunks(res, status, type, body);
   res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body) });
   res.end(body);
+}
+
+/**
+ * Chunk by chunk, one per turn of the event loop and at the pace the scraper reads: a large exposition
+ * is never copied whole into one buffer, and the requests being proxied go on in between.
+ */
+async function sendChunks(res: ServerResponse, status: number, type: string, chunks: readonly string[]): Promise<void> {
+  res.writeHead(status, { 'content-type': type });
+  for (const chunk of chunks) {
+    if (res.destroyed) return;
+    if (res.write(chunk)) await nextTurn();
+    else await drained(res);
+  }
+  res.end();
+}
+
+/** Resolves when `res` can take more, or is closed. */
+function drained(res: ServerResponse): Promise<void> {
+  return new Promise((resume) => {
+    const done = (): void => {
+      res.off('drain', done).off('close', done);
+      resume();
+    };
+    res.on('drain', done).on('close', done);
+  });
 }

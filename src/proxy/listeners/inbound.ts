@@ -12,7 +12,7 @@ export function createInboundHandler(traffic: TrafficState, currentPlan: () => P
     const inbound = plan.inbound!;
     ex.series = inbound.sourceSeries(ex.source);
     ex.routeName = '-';
-    if (ex.source !== '') ex.sourceService = ex.source;
+    ex.sourceService = ex.series.source; // the caller as metrics name it: a service of the mesh, or unknown
     if (plan.accessLog) ex.log = telemetry.log;
     startHop(ex, plan.trace, telemetry.tracing, 'server');
     if (ex.invalid !== undefined) {

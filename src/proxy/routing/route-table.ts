@@ -64,7 +64,8 @@ export class RouteTable {
   /** Metric labels of calls to a host that is no service of the mesh. */
   readonly unknown: RouteSeries;
 
-  constructor(snapshot: Snapshot, clusters: ReadonlyMap<string, Cluster>, private readonly localNamespace: string, series: SeriesFactory) {
+  /** `meshServices`: every service key of the mesh (a control plane's view holds only some of them). */
+  constructor(snapshot: Snapshot, clusters: ReadonlyMap<string, Cluster>, private readonly localNamespace: string, series: SeriesFactory, meshServices: Iterable<string> = snapshot.services.keys()) {
     this.unknown = series('unknown', '-');
     const routesByService = new Map<string, { route: HttpRoute; rule: RouteRule }[]>();
     for (const route of snapshot.httpRoutes) {
@@ -74,11 +75,14 @@ export class RouteTable {
         for (const rule of route.rules) list.push({ route, rule });
       }
     }
+    for (const key of meshServices) {
+      const name = key.slice(0, key.indexOf('.'));
+      this.byName.set(name, [...(this.byName.get(name) ?? []), key]);
+    }
     for (const svc of snapshot.services.values()) {
       const rules = routesByService.get(svc.key);
       const entries = rules === undefined ? [defaultEntry(svc, clusters, series)] : compileEntries(svc, rules, clusters, series);
       const routes = new ServiceRoutes(svc, entries, series(svc.key, '-'));
-      this.byName.set(svc.name, [...(this.byName.get(svc.name) ?? []), svc.key]);
       for (const name of hostNames(svc, localNamespace)) {
         this.byHost.set(name, routes);
         this.byHost.set(`${name}:${svc.port}`, routes);
