@@ -628,7 +628,7 @@ describe('startup', () => {
     const r = await cli(['--version']);
     expect([r.code, r.stdout, r.stderr]).toEqual([0, `meshlight ${pkg.version}\n`, '']);
     // docs/contract.md marks these planned: until they are built they say so plainly.
-    for (const planned of ['inject', 'tap']) {
+    for (const planned of ['inject']) {
       const p = await cli([planned]);
       expect([p.code, p.stderr]).toEqual([2, `meshlight: unknown command '${planned}' (see meshlight --help)\n`]);
     }

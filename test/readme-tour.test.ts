@@ -21,12 +21,15 @@ async function tourSteps(): Promise<Map<number, string[]>> {
   return steps;
 }
 
-/** Runs `script` with bash, job control on as in a terminal; resolves with its exit code and output. */
-function bash(script: string, timeoutMs: number): Promise<{ code: number | string; out: string }> {
+/** Runs `script` with bash; resolves with its exit code and output, at its end or once the output matches `until` (then it is stopped). */
+function bash(script: string, timeoutMs: number, until?: RegExp): Promise<{ code: number | string; out: string }> {
   return new Promise((res) => {
     const p = spawn('bash', ['-c', script], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     let out = '';
-    p.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+    p.stdout.setEncoding('utf8').on('data', (d: string) => {
+      out += d;
+      if (until?.test(out) === true) process.kill(-p.pid!, 'SIGINT');
+    });
     p.stderr.setEncoding('utf8').on('data', (d: string) => (out += d));
     const timer = setTimeout(() => process.kill(-p.pid!, 'SIGKILL'), timeoutMs);
     p.on('exit', (code, signal) => {
@@ -55,8 +58,12 @@ async function freePorts(n: number): Promise<number[]> {
 describe('the README tour, as written', () => {
   it('step 1: every command to try works against the demo', async () => {
     const steps = await tourSteps();
-    const lines = (steps.get(1) ?? []).flatMap((b) => b.split('\n')).filter((l) => l.startsWith('curl'));
+    const all = (steps.get(1) ?? []).flatMap((b) => b.split('\n')).filter((l) => l.trim() !== '');
+    const lines = all.filter((l) => l.startsWith('curl'));
+    // The one that runs until Ctrl-C: run as written until it has shown a request.
+    const streaming = all.filter((l) => !l.startsWith('curl'));
     expect(lines.length).toBeGreaterThanOrEqual(7);
+    expect(streaming.every((l) => l.startsWith('npx meshlight tap '))).toBe(true);
     const { demo, ports } = await startDemo(['--duration', '60s']);
     try {
       for (const line of lines) {
@@ -64,6 +71,10 @@ describe('the README tour, as written', () => {
         expect(r.code, `${line}\n${r.out}`).toBe(0);
         expect(r.out.length, line).toBeGreaterThan(0);
         if (line.includes("'Host: nope'")) expect(r.out).toMatch(/404[\s\S]*x-meshlight-flags: NR/i);
+      }
+      for (const line of streaming) {
+        const r = await bash(shiftPorts(line, ports), 30_000, /-> \d{3} /); // stopped as Ctrl-C would, once a request shows
+        expect(r.out, line).toMatch(/ (inbound|outbound) +\w+ \S+ \/\S* -> \d{3} /);
       }
     } finally {
       await demo.stop();

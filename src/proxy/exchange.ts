@@ -25,6 +25,7 @@ import { formatAccessLog, type AccessLogContext, type LoggedRequest } from '../t
 import { endHop, IncomingTraceHeaders, type FinishedHop, type TracedRequest } from '../telemetry/trace-hop.js';
 import type { Cluster } from './upstream/cluster.js';
 import type { EndpointState } from './upstream/endpoint.js';
+import { TAP } from './tap.js';
 
 /** What the exchange needs from the listener that accepted it. */
 export interface TrafficState {
@@ -522,6 +523,7 @@ export class Exchange implements RequestStream, ResponseStream, LoggedRequest, T
     this.series?.get(this.method, this.status, this.flag ?? '').record(durationMs / 1000, this.bytesReceived, this.bytesSent, span !== undefined ? this.traceId : undefined);
     if (span !== undefined) endHop(span, this);
     if (this.log !== undefined) this.log.sink.write(formatAccessLog(this, this.log.reporter, durationMs));
+    if (TAP.on) TAP.record(this, durationMs);
   }
 
   // --- what the access log reads ------------------------------------------------------------------

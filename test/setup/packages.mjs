@@ -1,18 +1,20 @@
 // The Debian packages that real components come from, installed when missing: `npm test`'s pretest
-// (`node test/setup/packages.mjs`: Prometheus, and wrk, nginx and haproxy for the bench's smoke run) and
+// (`node test/setup/packages.mjs`: Prometheus, Chromium for the dashboard, and wrk, nginx and haproxy for
+// the bench's smoke run) and
 // `npm run bench` (`node test/setup/packages.mjs bench`: the peers it compares against). Installs what is
 // missing when it can (root with apt-get); otherwise prints the exact command. It never fails the run
 // itself: a test whose component is missing fails and says why, and the bench says which rows it lacks.
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 
-/** binary -> Debian package that provides it, and who needs it. Chromium and iptables join later. */
+/** binary -> Debian package that provides it, and who needs it. iptables joins later. */
 const NEEDED = [
   { binary: '/usr/bin/prometheus', pkg: 'prometheus', for: ['test'] },
   { binary: '/usr/bin/promtool', pkg: 'prometheus', for: ['test'] },
   { binary: '/usr/bin/wrk', pkg: 'wrk', for: ['test', 'bench'] },
   { binary: '/usr/sbin/nginx', pkg: 'nginx', for: ['test', 'bench'] },
   { binary: '/usr/sbin/haproxy', pkg: 'haproxy', for: ['test', 'bench'] },
+  { binary: '/usr/bin/chromium', pkg: 'chromium', for: ['test'] }, // the dashboard, driven by playwright-core (test/dashboard.test.ts)
 ];
 
 const who = process.argv[2] ?? 'test';
