@@ -26,8 +26,9 @@ function report(edges: Edge[]): TelemetryReport {
   return { node: null, timestamp_ms: Date.now(), period_ms: 300_000, bucket_bounds: DURATION_BUCKETS, edges };
 }
 
+/** The snapshot of one file's YAML; '' for a config with no file at all (an empty file is a problem). */
 function snapshotOf(yaml: string): Snapshot {
-  const parsed = parseConfig([{ file: 'mesh.yaml', text: yaml }], { defaultNamespace: 'default' });
+  const parsed = parseConfig(yaml === '' ? [] : [{ file: 'mesh.yaml', text: yaml }], { defaultNamespace: 'default' });
   if (!parsed.ok) throw new Error(JSON.stringify(parsed.errors));
   return parsed.snapshot;
 }
