@@ -43,7 +43,7 @@ export function writeWrkScript(dir: string): string {
   return path;
 }
 
-/** wrk -t1 -cN -dS on core 1 (BASELINE.md's pinning). */
+/** wrk -t1 -cN -dS on core 1 (bench/README.md's pinning). */
 export function runWrk(opts: { url: string; connections: number; seconds: number; script: string; core: string }): Promise<LoadResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(

@@ -1,5 +1,5 @@
 // The `node-floor` target: what node:http + undici cost with nothing else, the floor under meshlight's
-// hot path (../shared/BASELINE.md's "bare Node proxy"): every request to one upstream, streamed both ways,
+// hot path (a "bare Node proxy"): every request to one upstream, streamed both ways,
 // no routing, no telemetry. Usage: node node-floor-server.js LISTEN_PORT UPSTREAM_PORT
 import http from 'node:http';
 import { Pool, type Dispatcher } from 'undici';

@@ -1,5 +1,5 @@
 // `npm run bench` (full) and `npm run bench -- --quick`: every target side by side on loopback, following
-// ../shared/BASELINE.md (proxy on core 0; upstream, load generator and this runner on core 1). Prints a
+// the pinning of bench/README.md (proxy on core 0; upstream, load generator and this runner on core 1). Prints a
 // table and writes bench/results/latest.json. See bench/README.md.
 import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';

@@ -5,6 +5,7 @@ import { connect, type Socket } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { call, startUpstream, type Upstream } from './helpers/net.js';
 import { cli, configDir, eventually, meshService, startProxy, type ProxyProcess } from './helpers/processes.js';
+import { parseSample } from './helpers/metrics-text.js';
 
 const TRACE_ALL = `---
 apiVersion: meshlight.dev/v1alpha1
@@ -51,25 +52,48 @@ async function keptConnection(port: number): Promise<Socket> {
   return s;
 }
 
-const total = (text: string, name: string, match: string): number =>
+/** The sum of every `name` sample whose labels include `labels` exactly. */
+const total = (text: string, name: string, labels: Readonly<Record<string, string>>): number =>
   text
     .split('\n')
-    .filter((l) => l.startsWith(`${name}{`) && l.includes(match))
-    .reduce((sum, l) => sum + Number(l.split('} ')[1]!.split(' ')[0]), 0);
+    .map(parseSample)
+    .filter((x) => x !== undefined && x.name === name && Object.entries(labels).every(([k, v]) => x.labels.get(k) === v))
+    .reduce((sum, x) => sum + x!.value, 0);
 
-describe('--concurrency 2: two workers behind one admin port', () => {
-  let app: Upstream;
-  let proxy: ProxyProcess;
+/** 120 requests, each on its own connection, 30 at a time; every one is counted once in the merged /metrics. */
+async function expectEveryRequestCountedOnce(proxy: ProxyProcess): Promise<void> {
+  const before = await (await fetch(`http://127.0.0.1:${proxy.admin}/metrics`)).text();
+  const was = total(before, 'mesh_requests_total', { reporter: 'source' });
+  for (let round = 0; round < 4; round++) {
+    const replies = await Promise.all(Array.from({ length: 30 }, () => call(proxy.outbound, 'app')));
+    expect(replies.every((r) => r.status === 200)).toBe(true);
+  }
+  const text = await (await fetch(`http://127.0.0.1:${proxy.admin}/metrics`)).text();
+  expect(total(text, 'mesh_requests_total', { reporter: 'source' }) - was).toBe(120);
+  expect(total(text, 'mesh_request_duration_seconds_count', { reporter: 'source' }) - was).toBe(120);
+}
 
+/** A `--concurrency 2` sidecar in front of one app for the tests of a describe block, stopped after them. */
+function twoWorkers(env?: NodeJS.ProcessEnv): { readonly proxy: ProxyProcess } {
+  let app: Upstream | undefined;
+  const fixture = { proxy: undefined as unknown as ProxyProcess };
   beforeAll(async () => {
     app = await startUpstream('app');
-    // Round robin makes the primary hand connections to the workers in turn, so both surely get some.
-    proxy = await startProxy({ files: { 'mesh.yaml': meshService('app', [app.port]) + TRACE_ALL }, args: ['--concurrency', '2'], env: { NODE_CLUSTER_SCHED_POLICY: 'rr' } });
+    fixture.proxy = await startProxy({ files: { 'mesh.yaml': meshService('app', [app.port]) + TRACE_ALL }, args: ['--concurrency', '2'], env });
   });
-
   afterAll(async () => {
-    await proxy?.stop('SIGKILL');
+    await fixture.proxy?.stop('SIGKILL');
     await app?.close();
+  });
+  return fixture;
+}
+
+describe('--concurrency 2: two workers behind one admin port', () => {
+  // Round robin makes the primary hand connections to the workers in turn, so both surely get some.
+  const w = twoWorkers({ NODE_CLUSTER_SCHED_POLICY: 'rr' });
+  let proxy: ProxyProcess;
+  beforeAll(() => {
+    proxy = w.proxy;
   });
 
   it('serves connections in both workers', async () => {
@@ -88,16 +112,8 @@ describe('--concurrency 2: two workers behind one admin port', () => {
   });
 
   it('counts every request of every worker once in the one /metrics, with exemplars in OpenMetrics', async () => {
-    const before = await (await fetch(`http://127.0.0.1:${proxy.admin}/metrics`)).text();
-    const was = total(before, 'mesh_requests_total', 'reporter="source"');
-    // 120 requests, each on its own connection, 30 at a time: spread over both workers.
-    for (let round = 0; round < 4; round++) {
-      const replies = await Promise.all(Array.from({ length: 30 }, () => call(proxy.outbound, 'app')));
-      expect(replies.every((r) => r.status === 200)).toBe(true);
-    }
+    await expectEveryRequestCountedOnce(proxy);
     const text = await (await fetch(`http://127.0.0.1:${proxy.admin}/metrics`)).text();
-    expect(total(text, 'mesh_requests_total', 'reporter="source"') - was).toBe(120);
-    expect(total(text, 'mesh_request_duration_seconds_count', 'reporter="source"') - was).toBe(120);
     // Once per family and sample, not once per worker.
     expect(text.match(/^# TYPE mesh_requests_total counter$/gm)).toHaveLength(1);
     expect(text.match(/^process_start_time_seconds /gm)).toHaveLength(1);
@@ -129,6 +145,33 @@ describe('--concurrency 2: two workers behind one admin port', () => {
     expect(pids).toContain(other);
     expect(pids).not.toContain(victim);
     expect((await call(proxy.outbound, 'app')).status).toBe(200);
+  });
+});
+
+describe('--concurrency 2 with the default scheduling: the kernel picks the worker', () => {
+  // No NODE_CLUSTER_SCHED_POLICY: what a user runs (SCHED_NONE, every worker accepts on the shared socket).
+  const w = twoWorkers();
+
+  it('both workers accept connections, and every request is counted once', async () => {
+    const { proxy } = w;
+    const pids = await workerPids(proxy.proc.pid!);
+    expect(pids).toHaveLength(2);
+    // The kernel wakes whichever worker waits: connections held open in batches reach both before long.
+    const sockets: Socket[] = [];
+    try {
+      let held: number[] = [0, 0];
+      await eventually(async () => {
+        sockets.push(...(await Promise.all(Array.from({ length: 16 }, () => keptConnection(proxy.outbound)))));
+        const inodes = await acceptedSockets(proxy.outbound);
+        held = await Promise.all(pids.map((pid) => socketsHeld(pid, inodes)));
+        return held.every((n) => n > 0) || sockets.length >= 256;
+      }, 20_000, 'connections in both workers');
+      expect(held[0]! + held[1]!).toBe(sockets.length);
+      expect(held.every((n) => n > 0), `held per worker: ${held.join(', ')}`).toBe(true);
+    } finally {
+      for (const s of sockets) s.destroy();
+    }
+    await expectEveryRequestCountedOnce(proxy);
   });
 });
 

@@ -11,7 +11,7 @@ const DEPLOY = resolve(import.meta.dirname, '../deploy');
 const PROMTOOL = '/usr/bin/promtool';
 const run = promisify(execFile);
 
-// The contract's names (CONTRACT.md section 4) and what prom-client and the sidecar add.
+// The contract's names (docs/contract.md section 5) and what prom-client and the sidecar add.
 const METRICS = ['mesh_requests_total', 'mesh_request_duration_seconds', 'mesh_request_bytes', 'mesh_response_bytes',
   'process_cpu_seconds_total', 'process_resident_memory_bytes', 'nodejs_eventloop_lag_p99_seconds', 'meshlight_requests_in_flight'];
 const LABELS = ['reporter', 'source_service', 'destination_service', 'route', 'method', 'response_code', 'grpc_status', 'response_flags', 'le', 'instance'];

@@ -21,12 +21,14 @@ function edge(source: string, destination: string, requests: number, errors: num
   return { source, destination, protocol: 'http', requests, errors, denied: 0, bucket_counts, duration_sum_seconds: 0 };
 }
 
+/** Reports covering the last 5 minutes, as if the control plane had seen every window asked for (rates divide by the window). */
 function report(edges: Edge[]): TelemetryReport {
-  return { node: null, timestamp_ms: Date.now(), period_ms: 5_000, bucket_bounds: DURATION_BUCKETS, edges };
+  return { node: null, timestamp_ms: Date.now(), period_ms: 300_000, bucket_bounds: DURATION_BUCKETS, edges };
 }
 
+/** The snapshot of one file's YAML; '' for a config with no file at all (an empty file is a problem). */
 function snapshotOf(yaml: string): Snapshot {
-  const parsed = parseConfig([{ file: 'mesh.yaml', text: yaml }], { defaultNamespace: 'default' });
+  const parsed = parseConfig(yaml === '' ? [] : [{ file: 'mesh.yaml', text: yaml }], { defaultNamespace: 'default' });
   if (!parsed.ok) throw new Error(JSON.stringify(parsed.errors));
   return parsed.snapshot;
 }
@@ -69,6 +71,7 @@ describe('the graph endpoints on a real server, fed with sidecar reports', () =>
     expect(status).toBe(200);
     expect(type).toMatch(/^application\/json/);
     expect(body.window).toBe('60s');
+    expect(body.observed).toBeUndefined();
     expect(Math.abs(Date.parse(body.generatedAt) - Date.now())).toBeLessThan(10_000);
     expect(body.nodes.map((n: { id: string }) => n.id)).toEqual(['frontend.default', 'orders.default', 'payments.default', 'unknown']);
     expect(body.edges.map((e: { id: string }) => e.id)).toEqual(['frontend.default->orders.default', 'orders.default->payments.default', 'unknown->frontend.default']);

@@ -1,9 +1,9 @@
 // A sidecar's life as an operator sees it: startup and its failures, the admin endpoints, live config
 // changes (good and bad, also under load), and the SIGTERM drain.
-import { mkdir, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { connect, createServer, type AddressInfo, type Server } from 'node:net';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { Client } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { call, connectionRefused, freePort, startBlackhole, startUpstream, type Upstream } from './helpers/net.js';
@@ -255,7 +255,7 @@ describe('hot reload and what is already running', () => {
     const p = proxy;
     const file = join(p.configDir, 'mesh.yaml');
     await rm(file);
-    await eventually(async () => ((await configDump(p.admin)).last_rejected ?? []).some((l) => l.includes('no .yaml or .yml files')), 3_000, 'the empty directory to be rejected');
+    await eventually(async () => ((await configDump(p.admin)).last_rejected ?? []).some((l) => l.includes('no .yaml, .yml or .json files')), 3_000, 'the empty directory to be rejected');
     expect((await call(p.outbound, 'a')).body).toBe('a');
     await writeFile(file, `${meshService('a', [a.port])}---\n${meshService('b', [a.port])}`);
     await eventually(async () => (await call(p.outbound, 'b')).status === 200, 3_000, 'the new config to apply');
@@ -446,16 +446,17 @@ describe('SIGTERM drain', () => {
 
     const t0 = Date.now();
     p.proc.kill('SIGTERM');
-    await eventually(() => connectionRefused(p.outbound), 500, 'the outbound listener to stop accepting');
+    await eventually(() => connectionRefused(p.outbound), 3_000, 'the outbound listener to stop accepting');
     const ready = await admin(p.admin, '/healthz/ready');
     expect(ready.status).toBe(503);
     expect(await ready.text()).toBe('draining\n');
     late.write('\r\n');
-    await eventually(() => idleClosedAt !== 0, 500, 'the idle keep-alive connection to be closed');
+    await eventually(() => idleClosedAt !== 0, 3_000, 'the idle keep-alive connection to be closed');
 
     const replies = await Promise.all(inFlight);
     expect(replies.map((r) => `${r.status} ${r.body} ${r.headers.connection}`)).toEqual(Array(5).fill('200 slow close'));
-    expect(Date.now() - t0).toBeLessThan(1_500);
+    // Upper bounds are generous (a busy 2-core machine): what matters is well before the 5 s drain timeout.
+    expect(Date.now() - t0).toBeLessThan(4_000);
     await lateClosed;
     // The local answer made while draining closes its connection too, like upstream answers do.
     expect(lateReply).toMatch(/^HTTP\/1\.1 404 /);
@@ -463,6 +464,10 @@ describe('SIGTERM drain', () => {
     expect(await p.exited).toBe(0);
     expect(slow.abandoned).toBe(0);
     expect(p.output.stderr).toContain('SIGTERM: draining');
+    // Every request finished during the drain is in the access log: the last lines go out with the final flush.
+    const logged = p.output.stdout.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as { authority: string; response_code: number; response_flags: string });
+    expect(logged.filter((l) => l.authority === 'slow').map((l) => l.response_code)).toEqual(Array(5).fill(200));
+    expect(logged.filter((l) => l.authority === 'no-such-service').map((l) => `${l.response_code} ${l.response_flags}`)).toEqual(['404 NR', '404 NR']);
   });
 
   it('exits 0 at once on SIGINT (Ctrl-C) with nothing in flight', async () => {
@@ -470,7 +475,7 @@ describe('SIGTERM drain', () => {
     const t0 = Date.now();
     proxy.proc.kill('SIGINT');
     expect(await proxy.exited).toBe(0);
-    expect(Date.now() - t0).toBeLessThan(1_000);
+    expect(Date.now() - t0).toBeLessThan(3_000); // not the 5 s drain timeout
     expect(proxy.output.stderr).toContain('SIGINT: draining');
   });
 
@@ -491,7 +496,7 @@ describe('SIGTERM drain', () => {
     console.info(`drain timeout 1s: exited ${took} ms after SIGTERM`);
     expect(code).toBe(0);
     expect(took).toBeGreaterThanOrEqual(1_000);
-    expect(took).toBeLessThan(1_500);
+    expect(took).toBeLessThan(4_000); // the request would take 10 s
     expect(await pending).toMatch(/^cut: /);
     expect(p.output.stderr).toContain('drain time 1000 ms passed with 1 requests in flight');
     // The upstream request was cancelled, not left running.
@@ -518,8 +523,7 @@ describe('SIGTERM drain with an upstream that never accepts', () => {
       () => (outcome = 'cut'),
     );
     // The request is waiting for a connection that does not come.
-    await eventually(async () => (await activeRequests(p.admin, 'hole.default')) === 1, 2_000, 'the request to be in flight');
-    await sleep(300);
+    await eventually(async () => (await activeRequests(p.admin, 'hole.default')) === 1, 5_000, 'the request to be in flight');
     expect(outcome).toBe('pending');
 
     const t0 = Date.now();
@@ -527,7 +531,7 @@ describe('SIGTERM drain with an upstream that never accepts', () => {
     const code = await p.exited;
     const took = Date.now() - t0;
     expect(code).toBe(0);
-    expect(took).toBeLessThan(1_800);
+    expect(took).toBeLessThan(5_000); // the connect timeout is 10 s
     expect(outcome).toBe('cut');
   });
 });
@@ -617,5 +621,16 @@ describe('startup', () => {
     const bad = await cli(['proxi']);
     expect(bad.stderr).toBe("meshlight: unknown command 'proxi' (see meshlight --help)\n");
     expect(bad.code).toBe(2);
+  });
+
+  it('prints its version with meshlight --version; the planned commands answer unknown command, exit 2', async () => {
+    const pkg = JSON.parse(await readFile(resolve(import.meta.dirname, '../package.json'), 'utf8')) as { version: string };
+    const r = await cli(['--version']);
+    expect([r.code, r.stdout, r.stderr]).toEqual([0, `meshlight ${pkg.version}\n`, '']);
+    // docs/contract.md marks these planned: until they are built they say so plainly.
+    for (const planned of ['inject']) {
+      const p = await cli([planned]);
+      expect([p.code, p.stderr]).toEqual([2, `meshlight: unknown command '${planned}' (see meshlight --help)\n`]);
+    }
   });
 });

@@ -335,7 +335,7 @@ describe('route filters and timeouts', () => {
     ups = s.ups;
     slow = await startUpstream('slow', (req, res) => {
       req.resume();
-      const t = setTimeout(() => res.end('too late'), 3_000);
+      const t = setTimeout(() => res.end('too late'), 10_000);
       res.on('close', () => clearTimeout(t));
     });
     const rules = `    - matches: [{path: {type: PathPrefix, value: /reqhdr}}]
@@ -439,7 +439,7 @@ describe('route filters and timeouts', () => {
     expect(r.status).toBe(504);
     expect(r.headers['x-meshlight-flags']).toBe('UT');
     expect(ms).toBeGreaterThanOrEqual(280);
-    expect(ms).toBeLessThan(1_000);
+    expect(ms).toBeLessThan(5_000); // the upstream takes 10 s: a generous bound for a busy machine
     expect(slow.seen).toHaveLength(1);
   });
 });
@@ -672,7 +672,7 @@ describe('URLRewrite prefix edge cases and timeouts.backendRequest', () => {
     rw = await echoUpstream('rw');
     slow = await startUpstream('slow', (req, res) => {
       req.resume();
-      const t = setTimeout(() => res.end('late'), 3_000);
+      const t = setTimeout(() => res.end('late'), 10_000);
       res.on('close', () => clearTimeout(t));
     });
     const rules = `    - matches: [{path: {type: PathPrefix, value: /strip}}]
@@ -712,7 +712,7 @@ describe('URLRewrite prefix edge cases and timeouts.backendRequest', () => {
     expect(r.status).toBe(504);
     expect(r.headers['x-meshlight-flags']).toBe('UT');
     expect(ms).toBeGreaterThanOrEqual(230);
-    expect(ms).toBeLessThan(1_500);
+    expect(ms).toBeLessThan(5_000); // the upstream takes 10 s
   });
 });
 

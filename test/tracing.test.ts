@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, freePort, startUpstream, type Upstream } from './helpers/net.js';
 import { eventually, meshService, startProxy, type ProxyProcess } from './helpers/processes.js';
+import { newTraceId } from '../src/telemetry/trace-context.js';
 
 interface ReceivedSpan {
   traceId: string;
@@ -147,5 +148,85 @@ describe('sampling percentage and a dead collector', () => {
       await all.stop();
       await app.close();
     }
+  });
+});
+
+describe('trace context in, decision and formats out', () => {
+  const tel = (pct: number, propagation: string): string =>
+    `apiVersion: meshlight.dev/v1alpha1\nkind: Telemetry\nmetadata: {name: t}\nspec: {tracing: {samplingPercentage: ${pct}, propagation: ${propagation}}}\n`;
+  type Traces = { spans: { trace_id: string; span_id: string; parent_span_id?: string; attributes: Record<string, unknown> }[] };
+  let app: Upstream;
+  const appSaw = new Map<string, IncomingHttpHeaders>();
+  let none: ProxyProcess;
+  let multi: ProxyProcess;
+
+  beforeAll(async () => {
+    app = await startUpstream('orders', (req, res) => {
+      appSaw.set(req.url ?? '', req.headers);
+      req.resume();
+      req.on('end', () => res.end('ok'));
+    });
+    [none, multi] = await Promise.all([
+      startProxy({ files: { 'mesh.yaml': meshService('orders', [app.port]), 't.yaml': tel(0, '[w3c, b3]') } }),
+      startProxy({ files: { 'mesh.yaml': meshService('orders', [app.port]), 't.yaml': tel(100, '[b3multi]') } }),
+    ]);
+  });
+
+  afterAll(async () => {
+    await Promise.all([none?.stop(), multi?.stop()]);
+    await app?.close();
+  });
+
+  const spansOf = async (p: ProxyProcess, traceId: string) => ((await (await fetch(`http://127.0.0.1:${p.admin}/traces?trace_id=${traceId}`)).json()) as Traces).spans;
+  /** The spans of a trace, once there are `n` (a span ends just after its response is sent). */
+  const spansWhen = async (p: ProxyProcess, traceId: string, n: number) => {
+    await eventually(async () => (await spansOf(p, traceId)).length >= n, 5_000, `${n} span(s) of trace ${traceId}`);
+    return spansOf(p, traceId);
+  };
+
+  it("a caller's sampled decision beats a lower local percentage (0%): the hop records a span", async () => {
+    // At 0% the SDK is loaded only when the first sampled request comes, and that request's own span is
+    // not recorded (its context still goes on): a fresh trace is sent until a span shows.
+    let traceId = '';
+    await eventually(async () => {
+      traceId = newTraceId();
+      expect((await call(none.outbound, 'orders', '/parent-sampled', 'GET', { traceparent: `00-${traceId}-00f067aa0ba902b7-01` })).status).toBe(200);
+      await new Promise((res) => setTimeout(res, 100)); // the span ends just after the response
+      return (await spansOf(none, traceId)).length > 0;
+    }, 10_000, 'a span for a sampled parent at 0%');
+    const spans = await spansOf(none, traceId);
+    expect(spans).toHaveLength(1);
+    expect(spans[0]!.parent_span_id).toBe('00f067aa0ba902b7');
+    expect(appSaw.get('/parent-sampled')!['traceparent']).toBe(`00-${traceId}-${spans[0]!.span_id}-01`);
+  });
+
+  it('passes tracestate on with the trace it belongs to', async () => {
+    const traceId = '5bf92f3577b34da6a3ce929d0e0e4736';
+    const tracestate = 'congo=t61rcWkgMzE,rojo=00f067aa0ba902b7';
+    await call(none.outbound, 'orders', '/tracestate', 'GET', { traceparent: `00-${traceId}-00f067aa0ba902b7-01`, tracestate });
+    expect(appSaw.get('/tracestate')!['tracestate']).toBe(tracestate);
+    expect(String(appSaw.get('/tracestate')!['traceparent'])).toContain(traceId);
+  });
+
+  it('reads B3 multi-header context (X-B3-*), and writes only the formats Telemetry.propagation names', async () => {
+    const traceId = '80f198ee56343ba864fe8b2a57d3eff7';
+    await call(multi.outbound, 'orders', '/b3multi', 'GET', { 'x-b3-traceid': traceId, 'x-b3-spanid': 'e457b5a2e4d86bd1', 'x-b3-sampled': '1' });
+    const spans = await spansWhen(multi, traceId, 1);
+    expect(spans).toHaveLength(1);
+    expect(spans[0]!.parent_span_id).toBe('e457b5a2e4d86bd1');
+    const saw = appSaw.get('/b3multi')!;
+    // propagation: [b3multi]: X-B3-* with this hop's span, and neither traceparent nor b3.
+    expect({ trace: saw['x-b3-traceid'], span: saw['x-b3-spanid'], sampled: saw['x-b3-sampled'] }).toEqual({ trace: traceId, span: spans[0]!.span_id, sampled: '1' });
+    expect(saw['traceparent']).toBeUndefined();
+    expect(saw['b3']).toBeUndefined();
+    // A caller's "not sampled" in B3 multi is honoured too: no span, the decision travels on.
+    const unsampled = 'a0f198ee56343ba864fe8b2a57d3eff7';
+    await call(multi.outbound, 'orders', '/b3multi-0', 'GET', { 'x-b3-traceid': unsampled, 'x-b3-spanid': 'e457b5a2e4d86bd1', 'x-b3-sampled': '0' });
+    // Not a fixed sleep: a later sampled request's span is in, so the unsampled one's would be too.
+    const later = 'b0f198ee56343ba864fe8b2a57d3eff7';
+    await call(multi.outbound, 'orders', '/b3multi-1', 'GET', { 'x-b3-traceid': later, 'x-b3-spanid': 'e457b5a2e4d86bd1', 'x-b3-sampled': '1' });
+    await spansWhen(multi, later, 1);
+    expect(await spansOf(multi, unsampled)).toEqual([]);
+    expect(appSaw.get('/b3multi-0')!['x-b3-sampled']).toBe('0');
   });
 });

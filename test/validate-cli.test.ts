@@ -45,12 +45,29 @@ describe('meshlight validate', () => {
     expect(r.code).toBe(0);
   });
 
+  it('reads route.json in a directory as the YAML it is; an empty file and a file that is not text are problems', async () => {
+    const dir = await configDir({
+      'svc.yaml': 'apiVersion: meshlight.dev/v1alpha1\nkind: MeshService\nmetadata: {name: a}\nspec: {}\n',
+      'route.json': JSON.stringify({ apiVersion: 'gateway.networking.k8s.io/v1', kind: 'HTTPRoute', metadata: { name: 'r' }, spec: { parentRefs: [{ name: 'a' }], rules: [{ backendRefs: [{ name: 'ghost' }] }] } }),
+    });
+    const r = await cli(['validate', dir]);
+    expect(r.stdout).toMatch(/route\.json:1:\d+: spec\.rules\[0\]\.backendRefs\[0\]\.name: unknown service "ghost\.default"/);
+    expect(r.code).toBe(1);
+    const bad = await configDir({ 'empty.yaml': '', 'binary.yaml': '\u0000\u0001\u0002' });
+    const b = await cli(['validate', bad]);
+    expect(b.stdout.trimEnd().split('\n')).toEqual([
+      `${join(bad, 'binary.yaml')}:1:1: not a text file (byte 0 is NUL): config is YAML or JSON text`,
+      `${join(bad, 'empty.yaml')}:1:1: no documents in this file (it is empty or only comments)`,
+    ]);
+    expect(b.code).toBe(1);
+  });
+
   it('reports a missing path or an empty directory as a problem, and no arguments as a usage error', async () => {
     const missing = await cli(['validate', '/nonexistent/routes.yaml']);
     expect(missing.stdout).toMatch(/^\/nonexistent\/routes\.yaml:1:1: cannot read: ENOENT/);
     expect(missing.code).toBe(1);
     const empty = await cli(['validate', await configDir({})]);
-    expect(empty.stdout).toMatch(/:1:1: no \.yaml or \.yml files in this directory\n$/);
+    expect(empty.stdout).toMatch(/:1:1: no \.yaml, \.yml or \.json files in this directory\n$/);
     expect(empty.code).toBe(1);
     const none = await cli(['validate']);
     expect(none.stderr).toBe('meshlight validate: name at least one FILE or DIR to check\n');

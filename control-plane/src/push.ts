@@ -30,7 +30,8 @@ export interface SidecarStatus {
   readonly version: string;
   readonly synced: boolean;
   readonly lastAck: Applied | null;
-  readonly lastNack: (Applied & { readonly error: string }) | null;
+  /** `version`: the one the sidecar kept and serves; `rejected`: the one it refused. */
+  readonly lastNack: (Applied & { readonly rejected: string; readonly error: string }) | null;
   readonly lastReportAt: string | null;
 }
 
@@ -46,7 +47,7 @@ export class SidecarStream {
   private namesKey = '';
   private sent: { version: string; nonce: string; at: bigint } | undefined;
   private lastAck: Applied | null = null;
-  private lastNack: (Applied & { error: string }) | null = null;
+  private lastNack: (Applied & { rejected: string; error: string }) | null = null;
   private readonly connectedAt = new Date().toISOString();
 
   constructor(
@@ -107,7 +108,8 @@ export class SidecarStream {
     const at = new Date().toISOString();
     if (req.error_detail !== null) {
       const error = req.error_detail.message.slice(0, MAX_NACK_CHARS);
-      this.lastNack = { version: sent.version, at, error };
+      // A NACK's version_info is the version the sidecar kept and still serves (xDS); the one it refused is ours.
+      this.lastNack = { version: req.version_info, rejected: sent.version, at, error };
       this.metrics.nacks.inc();
       this.log.warn(`sidecar ${quote(this.node!.id)} rejected version ${sent.version} (keeps ${quote(req.version_info)}): ${quote(error, MAX_NACK_CHARS)}`);
     } else if (req.version_info === sent.version) {

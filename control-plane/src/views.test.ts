@@ -46,3 +46,23 @@ describe('per-sidecar views across a config change', () => {
     expect(v.viewFor('s0.default', [])).toEqual(first);
   });
 });
+
+describe('what a sidecar is sent', () => {
+  const shop: ConfigSource = {
+    file: 'shop.yaml',
+    text: ['orders', 'orders-v1', 'orders-v2'].map((n) => `apiVersion: meshlight.dev/v1alpha1\nkind: MeshService\nmetadata: {name: ${n}, namespace: shop}\nspec:\n  endpoints: [{address: 127.0.0.1:9000}]\n`).join('---\n'),
+  };
+  const shopRoute: ConfigSource = { file: 'route.yaml', text: route(90, 10).text.replace('metadata: {name: orders}', 'metadata: {name: orders, namespace: shop}') };
+  const kinds = (v: { resources: readonly { yaml: string }[] }) => v.resources.map((r) => /kind: (\w+)\nmetadata: \{name: ([\w-]+)/.exec(r.yaml)?.slice(1).join(' ')).sort();
+
+  it("holds its own service's HTTPRoutes and their backends, so it can call itself by its routes", () => {
+    const v = views([shop, shopRoute]).viewFor('orders.shop', []);
+    expect(kinds(v)).toEqual(['HTTPRoute orders', 'MeshService orders', 'MeshService orders-v1', 'MeshService orders-v2']);
+  });
+
+  it('names every service of the mesh, so a 404 for a name in the wrong namespace can point to the right one', () => {
+    const v = views([shop, shopRoute]).viewFor(undefined, ['orders.default']);
+    expect(v.resources).toEqual([]);
+    expect(v.services).toEqual(['orders-v1.shop', 'orders-v2.shop', 'orders.shop']);
+  });
+});

@@ -1,8 +1,10 @@
 // What each sidecar is sent: the YAML documents of the last good snapshot that it needs, as written.
-// A sidecar gets its own MeshService, the Telemetry that can apply to it, and for every service it
+// A sidecar gets the Telemetry that can apply to it, and for its own service and every service it
 // calls (its subscription) that service, the HTTPRoutes governing it, and every service those routes
-// name, plus the names of every service in the mesh (the callers its inbound side may name). Equal
-// documents give an equal version, so a change only reaches the sidecars whose view it alters.
+// name (its own service's routes too, since it may call itself: an orders canary called from orders),
+// plus the names of every service in the mesh (the callers its inbound side may name, and what its 404
+// for a name in the wrong namespace can point to). Equal documents give an equal version, so a change
+// only reaches the sidecars whose view it alters.
 import { createHash } from 'node:crypto';
 import type { ConfigSource, ParsedYaml, YamlCache } from '../../src/config/load.js';
 import type { Snapshot } from '../../src/config/types.js';
@@ -59,10 +61,11 @@ export class ConfigViews {
     const { snapshot } = this;
     const wanted = new Set<string>();
     const services = new Set<string>();
-    if (self !== undefined && snapshot.services.has(self)) services.add(self);
-    for (const key of called) services.add(key);
+    const governed = new Set(called);
+    if (self !== undefined && snapshot.services.has(self)) governed.add(self);
+    for (const key of governed) services.add(key);
     for (const route of snapshot.httpRoutes) {
-      if (!route.parents.some((p) => called.has(p.service))) continue;
+      if (!route.parents.some((p) => governed.has(p.service))) continue;
       wanted.add(`HTTPRoute ${route.namespace}/${route.name}`);
       // The sidecar validates what it gets: every service a route names must come with it.
       for (const p of route.parents) services.add(p.service);

@@ -1,5 +1,7 @@
 #!/usr/bin/env node
 // `meshlight <command>`: picks the subcommand and maps its outcome to an exit code.
+import cluster from 'node:cluster';
+import { readFileSync } from 'node:fs';
 import { PerformanceObserver } from 'node:perf_hooks';
 import { getHeapSpaceStatistics, setFlagsFromString } from 'node:v8';
 import { UsageError } from './args.js';
@@ -17,11 +19,32 @@ const commands: Record<string, { summary: string; load: () => Promise<{ run(argv
 
 function usage(): string {
   const lines = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(14)} ${c.summary}`);
-  return `usage: meshlight <command> [flags]\n\ncommands:\n${lines.join('\n')}\n\n'meshlight <command> --help' for a command's flags.\n`;
+  return `usage: meshlight <command> [flags]\n\ncommands:\n${lines.join('\n')}\n\n'meshlight <command> --help' for a command's flags; 'meshlight --version' for the version.\n`;
+}
+
+/** The version in package.json (two levels up from dist/src/cli/). */
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+/**
+ * A parent that started this process with an IPC channel (the demo does) ties its life to ours: when
+ * the parent ends, even by SIGKILL, the channel closes and this process stops as on SIGTERM, so no
+ * orphan keeps the demo's ports. Cluster workers have their own channel and rules.
+ */
+function exitWithParent(): void {
+  if (process.channel === undefined || cluster.isWorker) return;
+  process.channel.unref();
+  process.once('disconnect', () => process.kill(process.pid, 'SIGTERM'));
 }
 
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
+  if (name === '--version' || name === 'version') {
+    process.stdout.write(`meshlight ${version()}\n`);
+    return 0;
+  }
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     process.stdout.write(usage());
     return name === undefined ? 2 : 0;
@@ -32,6 +55,7 @@ async function main(argv: string[]): Promise<number> {
     return 2;
   }
   if (name === 'proxy') capYoungGeneration();
+  exitWithParent();
   try {
     return await (await command.load()).run(rest);
   } catch (err) {

@@ -246,3 +246,30 @@ spec:
     expect(cache.get({ file: 'a.yaml', text: SERVICES })).not.toBe(before);
   });
 });
+
+describe('config: files that hold no config say so', () => {
+  it('an empty file, or one of comments only, is a problem, not a pass', () => {
+    expect(problems('')).toEqual(['f0.yaml:1:1: no documents in this file (it is empty or only comments)']);
+    expect(problems('# nothing yet\n')).toEqual(['f0.yaml:1:1: no documents in this file (it is empty or only comments)']);
+  });
+
+  it('a file that is not text is named as such, not parsed as a string', () => {
+    expect(problems('\u0000\u0001ELF')).toEqual(['f0.yaml:1:1: not a text file (byte 0 is NUL): config is YAML or JSON text']);
+    expect(problems('kind: \uFFFD')).toEqual(['f0.yaml:1:1: not a text file (byte 6 is not UTF-8): config is YAML or JSON text']);
+  });
+
+  it('a document that is not a mapping is named "the document"', () => {
+    expect(problems('just a string\n')).toEqual(['f0.yaml:1:1: the document: expected a mapping, got string "just a string"']);
+  });
+
+  it('JSON is read as the YAML it is', () => {
+    const snap = ok(JSON.stringify({ apiVersion: 'meshlight.dev/v1alpha1', kind: 'MeshService', metadata: { name: 'orders' }, spec: { endpoints: [{ address: '127.0.0.1:8081' }] } }));
+    expect([...snap.services.keys()]).toEqual(['orders.default']);
+  });
+
+  it('lists each source file once, even when it came as one source per document (a push)', () => {
+    const docs = SERVICES.split('---\n').map((text) => ({ file: 'services.yaml', text }));
+    const r = parseConfig(docs, { defaultNamespace: 'default' });
+    expect(r.ok && r.snapshot.sources).toEqual(['services.yaml']);
+  });
+});

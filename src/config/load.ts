@@ -94,9 +94,15 @@ interface Doc {
 }
 
 function readDocuments(source: ConfigSource, issues: IssueList, opts: LoadOptions): Doc[] {
+  const binary = /[\u0000\uFFFD]/.exec(source.text);
+  if (binary !== null) {
+    issues.add(source.file, 1, 1, `not a text file (byte ${binary.index} is ${binary[0] === '\u0000' ? 'NUL' : 'not UTF-8'}): config is YAML or JSON text`);
+    return [];
+  }
   const { lines, docs } = opts.cache?.get(source) ?? parseYaml(source);
   const src = { file: source.file, lines, issues };
   const out: Doc[] = [];
+  if (docs.every((d) => d.contents === null && d.errors.length === 0)) issues.add(source.file, 1, 1, 'no documents in this file (it is empty or only comments)');
   for (const doc of docs) {
     if (doc.errors.length > 0) {
       for (const e of doc.errors) {
@@ -203,10 +209,14 @@ export function parseConfig(sources: readonly ConfigSource[], opts: LoadOptions)
       services,
       httpRoutes: Object.freeze(routes),
       telemetry: Object.freeze(telemetry),
-      sources: Object.freeze(sources.map((s) => s.file)),
+      // A pushed config comes one document per source: name each file once.
+      sources: Object.freeze([...new Set(sources.map((s) => s.file))]),
     }),
   };
 }
+
+/** JSON is YAML, so `kubectl get -o json` output is read as well. */
+const CONFIG_FILE = /\.(ya?ml|json)$/;
 
 async function collectFiles(path: string, out: string[]): Promise<void> {
   const entries = await readdir(path, { withFileTypes: true });
@@ -215,17 +225,17 @@ async function collectFiles(path: string, out: string[]): Promise<void> {
     if (e.name.startsWith('.')) continue;
     const full = join(path, e.name);
     if (e.isDirectory()) await collectFiles(full, out);
-    else if (/\.ya?ml$/.test(e.name)) out.push(full);
+    else if (CONFIG_FILE.test(e.name)) out.push(full);
   }
 }
 
-/** Reads files and directories (recursively, `*.yaml`/`*.yml`) and parses them as one snapshot. */
+/** Reads files and directories (recursively, `*.yaml`/`*.yml`/`*.json`) and parses them as one snapshot. */
 export async function loadConfig(paths: readonly string[], opts: LoadOptions): Promise<LoadResult> {
   const read = await readSources(paths);
   return read.ok ? parseConfig(read.sources, opts) : read;
 }
 
-/** The texts of files and directories (recursively, `*.yaml`/`*.yml`), or why they cannot be read. */
+/** The texts of files and directories (recursively, `*.yaml`/`*.yml`/`*.json`), or why they cannot be read. */
 export async function readSources(paths: readonly string[]): Promise<
   { readonly ok: true; readonly sources: readonly ConfigSource[] } | { readonly ok: false; readonly errors: readonly ConfigIssue[] }
 > {
@@ -236,7 +246,7 @@ export async function readSources(paths: readonly string[]): Promise<
       if ((await stat(path)).isDirectory()) {
         const before = files.length;
         await collectFiles(path, files);
-        if (files.length === before) issues.add(path, 1, 1, 'no .yaml or .yml files in this directory');
+        if (files.length === before) issues.add(path, 1, 1, 'no .yaml, .yml or .json files in this directory');
       } else {
         files.push(path);
       }

@@ -55,7 +55,7 @@ export class Field {
   }
 
   private wrong(expected: string): undefined {
-    return this.error(`${this.path}: expected ${expected}, got ${describe(this.node)}`);
+    return this.error(`${this.path || 'the document'}: expected ${expected}, got ${describe(this.node)}`);
   }
 
   /**

@@ -12,7 +12,10 @@ export interface CallResult {
 /** What an app must pass from the request it serves to the calls it makes, for one trace per request. */
 const PROPAGATED = ['traceparent', 'tracestate', 'b3', 'x-b3-traceid', 'x-b3-spanid', 'x-b3-parentspanid', 'x-b3-sampled', 'x-b3-flags', 'x-request-id'];
 
-/** One HTTP call on a keep-alive agent; a failed connection comes back as status 0. */
+/** How long an app waits for an answer, as a real client would: past it the call fails (status 0). */
+const CALL_TIMEOUT_MS = 10_000;
+
+/** One HTTP call on a keep-alive agent; a failed connection, or no answer within CALL_TIMEOUT_MS, comes back as status 0. */
 export function call(agent: Agent, port: number, host: string, method: string, path: string, incoming: IncomingHttpHeaders = {}): Promise<CallResult> {
   const headers: OutgoingHttpHeaders = { host };
   for (const h of PROPAGATED) if (incoming[h] !== undefined) headers[h] = incoming[h];
@@ -24,6 +27,7 @@ export function call(agent: Agent, port: number, host: string, method: string, p
       res.on('error', () => resolve({ status: 0, body }));
     });
     req.on('error', (err) => resolve({ status: 0, body: err.message }));
+    req.setTimeout(CALL_TIMEOUT_MS, () => req.destroy(new Error(`no answer within ${CALL_TIMEOUT_MS} ms`)));
     req.end();
   });
 }

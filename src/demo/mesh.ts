@@ -1,12 +1,15 @@
 // `meshlight demo`: the apps, a sidecar beside each, generated traffic, and what to try meanwhile.
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import type { Server } from 'node:http';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startApp } from './apps.js';
+import { mirrorConfig } from './config-mirror.js';
 import { accessLogPath, startControlPlane, startSidecar, stopProcess, waitReady, waitUp, writeTokens, type MeshProcess, type Sidecar } from './sidecars.js';
-import { DEMO_CONTROL_PLANE, DEMO_INSTANCES } from './topology.js';
+import { DEFAULT_BASE_PORT, DemoPorts } from './topology.js';
 import { startTraffic, TrafficCounts } from './traffic.js';
+import type { ConfigWatcher } from '../proxy/config-watch.js';
 
 export interface DemoOptions {
   /** Undefined: until SIGINT/SIGTERM. */
@@ -15,12 +18,13 @@ export interface DemoOptions {
   readonly logLevel: string;
   /** The route YAML the control plane watches and pushes. */
   readonly configDir: string;
+  /** Where the demo's ports start (topology.ts lays them out). */
+  readonly basePort: number;
 }
 
-function banner(logDir: string, configDir: string): string {
-  const at = (instance: string) => DEMO_INSTANCES.find((a) => a.instance === instance)!;
-  const [frontend, orders] = [at('frontend'), at('orders-v1')];
-  const rows = DEMO_INSTANCES.map((a) =>
+function banner(ports: DemoPorts, logDir: string, configDir: string): string {
+  const [frontend, orders] = [ports.instance('frontend'), ports.instance('orders-v1')];
+  const rows = ports.instances.map((a) =>
     `  ${a.instance.padEnd(10)} app :${a.appPort}  sidecar inbound :${a.inbound}  outbound :${a.outbound}  admin :${a.admin}`);
   const tryRows: [string, string][] = [
     [`curl -s http://127.0.0.1:${frontend.inbound}/`, 'into frontend, through its sidecar'],
@@ -33,11 +37,11 @@ function banner(logDir: string, configDir: string): string {
     [`grep '"response_code":50' ${accessLogPath(logDir, orders)} | tail -1`, 'a failed call in its access log: note trace_id'],
     [`curl -s 'http://127.0.0.1:${orders.admin}/traces?trace_id=TRACE_ID'`, 'that trace, as this sidecar recorded it'],
   ];
-  const cp = `http://127.0.0.1:${DEMO_CONTROL_PLANE.http}`;
+  const cp = `http://127.0.0.1:${ports.controlPlane.http}`;
   tryRows.push(
     [`curl -s '${cp}/api/v1/graph?window=60s'`, 'the call graph: who calls whom, rps, error rate, p50/p95/p99'],
     [`curl -si -H 'Host: payments' -X POST http://127.0.0.1:${frontend.outbound}/charge`, 'a call no MeshService declares: flagged unexpected'],
-    [`npx meshlight tap orders --control-plane 127.0.0.1:${DEMO_CONTROL_PLANE.grpc} --max 10`, "orders' live requests, from its sidecars"],
+    [`npx meshlight tap orders --control-plane 127.0.0.1:${ports.controlPlane.grpc} --max 10`, "orders' live requests, from its sidecars"],
     [`curl -s ${cp}/api/v1/sidecars`, 'every sidecar, its config version, last ACK / NACK'],
     [`curl -s ${cp}/api/graph/data`, 'the graph for Grafana (Node Graph API data source at ' + cp + ')'],
     [`curl -s ${cp}/metrics | grep meshlight_cp_`, 'the control plane: pushes, ACKs, push-to-ACK latency'],
@@ -45,7 +49,7 @@ function banner(logDir: string, configDir: string): string {
   const width = Math.max(...tryRows.map(([c]) => c.length));
   const tries = tryRows.map(([c, why]) => `  ${c.padEnd(width)}  # ${why}`);
   return `meshlight demo: frontend -> orders (v1 90% / v2 10%) -> inventory, payments; each app behind its own sidecar,
-every sidecar configured by the control plane (gRPC :${DEMO_CONTROL_PLANE.grpc}, HTTP ${cp})
+every sidecar configured by the control plane (gRPC :${ports.controlPlane.grpc}, HTTP ${cp})
 
 Dashboard: ${cp}/   (the live service graph; click a service for its panel and live requests)
 
@@ -54,32 +58,82 @@ ${rows.join('\n')}
 Try:
 ${tries.join('\n')}
 Config: ${configDir} (the control plane watches it: edit the orders weights in routes.yaml and watch the split move)
-Access logs: ${logDir}/<instance>.log; metrics on each admin port's /metrics; traces on /traces (README: "From an alert to a trace")
+Access logs: ${logDir}/<instance>.log, removed when the demo stops; metrics on each admin port's /metrics; traces on /traces (README: "From an alert to a trace")
 `;
 }
 
+/** The ports of `ports` something else holds, named, before the demo starts anything. */
+async function busyPorts(ports: DemoPorts): Promise<string[]> {
+  const busy: string[] = [];
+  for (const { port, what } of ports.all()) {
+    const free = await new Promise<boolean>((res) => {
+      const s = createServer();
+      s.once('error', () => res(false));
+      s.listen(port, '127.0.0.1', () => s.close(() => res(true)));
+    });
+    if (!free) busy.push(`${port} (${what})`);
+  }
+  return busy;
+}
+
+const LOG_DIR_PREFIX = 'meshlight-demo-';
+
+/** Removes the log directories of demos that died without cleaning up (SIGKILL): each names its demo's pid. */
+async function removeStaleLogDirs(): Promise<void> {
+  for (const name of await readdir(tmpdir())) {
+    if (!name.startsWith(LOG_DIR_PREFIX)) continue;
+    const dir = join(tmpdir(), name);
+    const pid = Number(await readFile(join(dir, 'demo.pid'), 'utf8').catch(() => ''));
+    if (!Number.isInteger(pid) || pid <= 0 || alive(pid)) continue;
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 export async function runDemo(opts: DemoOptions): Promise<number> {
+  const ports = new DemoPorts(opts.basePort);
+  const busy = await busyPorts(ports);
+  if (busy.length > 0) {
+    process.stderr.write(`meshlight demo: port${busy.length > 1 ? 's' : ''} in use on 127.0.0.1: ${busy.join(', ')}; ` +
+      `is another demo running? Stop it, or move this one with --base-port (default ${DEFAULT_BASE_PORT})\n`);
+    return 1;
+  }
   const servers: Server[] = [];
   const sidecars: Sidecar[] = [];
   let controlPlane: MeshProcess | undefined;
+  let mirror: ConfigWatcher | undefined;
   const counts = new TrafficCounts();
   let traffic: { stop(): Promise<void> } | undefined;
   let summary: NodeJS.Timeout | undefined;
   let code = 0;
+  await removeStaleLogDirs();
+  const logDir = await mkdtemp(join(tmpdir(), LOG_DIR_PREFIX));
+  await writeFile(join(logDir, 'demo.pid'), String(process.pid));
   try {
-    for (const app of DEMO_INSTANCES) servers.push(await startApp(app));
-    const logDir = await mkdtemp(join(tmpdir(), 'meshlight-demo-'));
-    controlPlane = startControlPlane(opts.configDir, await writeTokens(logDir, DEMO_INSTANCES), opts.logLevel);
-    await waitUp(controlPlane, `http://127.0.0.1:${DEMO_CONTROL_PLANE.http}/api/v1/config`);
-    for (const app of DEMO_INSTANCES) sidecars.push(startSidecar(app, opts.logLevel, logDir));
+    for (const app of ports.instances) servers.push(await startApp(app));
+    // Moved ports: the control plane watches a copy of the config whose endpoints name them.
+    let watched = opts.configDir;
+    if (ports.base !== DEFAULT_BASE_PORT) {
+      watched = join(logDir, 'config');
+      mirror = await mirrorConfig(opts.configDir, watched, ports);
+    }
+    controlPlane = startControlPlane(ports, watched, await writeTokens(logDir, ports.instances), opts.logLevel);
+    await waitUp(controlPlane, `http://127.0.0.1:${ports.controlPlane.http}/api/v1/config`);
+    for (const app of ports.instances) sidecars.push(startSidecar(ports, app, opts.logLevel, logDir));
     await Promise.all(sidecars.map(waitReady));
-    process.stdout.write(banner(logDir, opts.configDir));
-    traffic = startTraffic(DEMO_INSTANCES[0]!.inbound, opts.rps, counts);
+    process.stdout.write(banner(ports, logDir, opts.configDir));
+    traffic = startTraffic(ports.instances[0]!.inbound, opts.rps, counts);
     process.stdout.write(`\ngenerating ${opts.rps} requests/s into frontend; a summary every 5 s${opts.durationMs === undefined ? '; Ctrl-C stops' : ''}\n`);
     summary = setInterval(() => process.stdout.write(`traffic: ${counts.summary()}\n`), 5_000);
-    const died = new Promise<string>((res) => {
-      for (const p of [controlPlane!, ...sidecars]) p.proc.once('exit', (c) => res(`the ${p.label} exited (${c})`));
-    });
+    const died = Promise.race([controlPlane, ...sidecars].map((p) => p.exited.then((c) => `the ${p.label} exited (${c})`)));
     const reason = await Promise.race([
       died,
       new Promise<string>((res) => {
@@ -97,12 +151,14 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
     code = 1;
   } finally {
     clearInterval(summary);
+    mirror?.close();
     await traffic?.stop();
     await Promise.all(sidecars.map(stopProcess));
     if (controlPlane !== undefined) await stopProcess(controlPlane);
     await Promise.all(servers.map((s) => new Promise((res) => s.close(res))));
     for (const s of servers) s.closeAllConnections();
+    await rm(logDir, { recursive: true, force: true });
   }
-  if (counts.sent > 0) process.stdout.write(`final: ${counts.summary()}\n`);
+  if (counts.sent > 0) process.stdout.write(`final: ${counts.total()}\n`);
   return code;
 }

@@ -1,6 +1,6 @@
 // One request through the proxy, on meshlight's own HTTP/1.1 engine (http1/). The Exchange is both the
 // engine's request stream (client side) and its response stream (upstream side), so a request costs one
-// object and two header lists, not a closure per step (ARCHITECTURE: hot path).
+// object and two header lists, not a closure per step (docs/architecture.md: hot path).
 import { randomUUID } from 'node:crypto';
 import {
   DownstreamProtocolError,

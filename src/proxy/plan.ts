@@ -79,13 +79,13 @@ export class ProxyPlan {
   readonly trace: TraceSettings;
 }
 
-/** `meshServices`: every service key of the mesh, the callers inbound metrics may name. */
+/** `meshServices`: every service key of the mesh, the callers inbound metrics may name and the names a 404 can point to. */
 export function buildPlan(snapshot: Snapshot, opts: PlanOptions, clusterManager: ClusterManager, metrics: MeshMetrics, meshServices: ReadonlySet<string>): ProxyPlan {
   const inboundName = `inbound|${opts.service ?? 'app'}`;
   const extra = opts.appPort !== undefined ? [{ name: inboundName, address: `127.0.0.1:${opts.appPort}` }] : [];
   const clusters = clusterManager.build(snapshot, extra);
   const self = selfName(opts);
-  const routes = new RouteTable(snapshot, clusters, opts.namespace, (dst, route) => metrics.route('source', self, dst, route));
+  const routes = new RouteTable(snapshot, clusters, opts.namespace, (dst, route) => metrics.route('source', self, dst, route), meshServices);
   let inbound: InboundPlan | undefined;
   if (opts.appPort !== undefined) {
     inbound = new InboundPlan(clusters.get(inboundName)!, FilterChain.EMPTY, (source) => metrics.route('destination', source, self, '-'), meshServices);

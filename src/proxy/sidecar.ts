@@ -19,7 +19,7 @@ import { exportTarget, Tracing } from '../telemetry/tracing.js';
 import { selfName } from './plan.js';
 import { serviceKey } from './routing/route-table.js';
 import type { MeshClient } from '../mesh-client/client.js';
-import { hostname } from 'node:os';
+import { hostname, networkInterfaces } from 'node:os';
 
 export interface SidecarOptions extends PlanOptions {
   /** Route YAML, watched; with a control plane, only the config served until its first push. */
@@ -173,7 +173,7 @@ export class Sidecar implements TrafficState {
         id: `${hostname()}/${process.pid}`,
         service: opts.service ?? '',
         namespace: opts.namespace,
-        address: opts.appPort === undefined ? '' : `${opts.bindAddress}:${opts.ports.inbound}`,
+        address: opts.appPort === undefined ? '' : `${reachableAddress(opts.bindAddress)}:${opts.ports.inbound}`,
       },
       log: opts.log,
       tokenFile: opts.tokenFile,
@@ -250,4 +250,14 @@ export class Sidecar implements TrafficState {
     await this.tracing.shutdown();
     log.info('stopped');
   }
+}
+
+/**
+ * The address callers reach the inbound listener at, for /api/v1/sidecars: a wildcard bind (`0.0.0.0`,
+ * `::`) says nothing, so it is the host's first external IPv4 address (a pod's IP), else loopback.
+ */
+export function reachableAddress(bindAddress: string): string {
+  if (bindAddress !== '0.0.0.0' && bindAddress !== '::') return bindAddress.includes(':') ? `[${bindAddress}]` : bindAddress;
+  const external = Object.values(networkInterfaces()).flat().find((i) => i !== undefined && i.family === 'IPv4' && !i.internal);
+  return external?.address ?? '127.0.0.1';
 }

@@ -118,7 +118,7 @@ export interface ListenerTelemetry {
   readonly tracing: Tracing;
 }
 
-/** The request as CONTRACT.md section 4 names it; read off the exchange, so no record object per request. */
+/** The request as the contract (docs/contract.md section 5) names it; read off the exchange, so no record object per request. */
 export interface LoggedRequest {
   readonly startMs: number;
   readonly method: string;

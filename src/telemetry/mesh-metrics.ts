@@ -1,4 +1,4 @@
-// The RED metrics of CONTRACT.md section 4, kept in plain counters whose label text is built once per
+// The RED metrics of docs/contract.md section 5, kept in plain counters whose label text is built once per
 // label set (prom-client hashes a label object on every observe, too much for every request), and
 // rendered as Prometheus text or OpenMetrics (with trace_id exemplars) only when scraped, a slice at a
 // time so that a scrape never holds the data path for long.

@@ -98,9 +98,28 @@ export interface ProxyOptions {
   readonly env?: NodeJS.ProcessEnv;
 }
 
+/**
+ * A port freePort() found free may be taken by another test before the process binds it: that attempt
+ * exits naming the port, and is made again on new ports.
+ */
+const PORT_ATTEMPTS = 5;
+const portTaken = (r: Running): boolean => r.output.stderr.includes('address already in use') || r.output.stderr.includes('EADDRINUSE');
+
 /** Starts `meshlight proxy` on free loopback ports and waits until /healthz/ready answers 200. */
 export async function startProxy(opts: ProxyOptions): Promise<ProxyProcess> {
   const dir = await configDir(opts.files);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startProxyOnce(opts, dir);
+    } catch (err) {
+      if (!(err instanceof PortTakenError) || attempt === PORT_ATTEMPTS) throw err;
+    }
+  }
+}
+
+class PortTakenError extends Error {}
+
+async function startProxyOnce(opts: ProxyOptions, dir: string): Promise<ProxyProcess> {
   const [outbound, inbound, admin] = [await freePort(), await freePort(), await freePort()];
   const source = opts.controlPlane !== undefined ? ['--control-plane', opts.controlPlane] : ['--config', opts.config ?? dir];
   const args = [
@@ -111,7 +130,12 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyProcess> {
     ...(opts.args ?? []),
   ];
   const r = runCli(args, opts.env);
-  await waitReady(admin, r);
+  try {
+    await waitReady(admin, r);
+  } catch (err) {
+    await r.stop('SIGKILL');
+    throw portTaken(r) ? new PortTakenError((err as Error).message) : err;
+  }
   return { ...r, configDir: dir, outbound, inbound, admin };
 }
 
@@ -172,12 +196,25 @@ export async function startControlPlane(opts: {
   readonly args?: readonly string[];
 }): Promise<ControlPlaneProcess> {
   const dir = opts.configDir ?? (await configDir(opts.files ?? {}));
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startControlPlaneOnce(opts, dir);
+    } catch (err) {
+      if (!(err instanceof PortTakenError) || opts.ports !== undefined || attempt === PORT_ATTEMPTS) throw err;
+    }
+  }
+}
+
+async function startControlPlaneOnce(opts: { readonly ports?: { readonly grpc: number; readonly http: number }; readonly args?: readonly string[] }, dir: string): Promise<ControlPlaneProcess> {
   const grpc = opts.ports?.grpc ?? (await freePort());
   const http = opts.ports?.http ?? (await freePort());
   const r = runCli(['control-plane', '--config', dir, '--bind-address', '127.0.0.1', '--grpc-port', String(grpc), '--http-port', String(http), ...(opts.args ?? [])]);
   const deadline = Date.now() + 10_000;
   for (;;) {
-    if (r.proc.exitCode !== null) throw new Error(`control plane exited (${r.proc.exitCode}):\n${r.output.stderr}`);
+    if (r.proc.exitCode !== null) {
+      const message = `control plane exited (${r.proc.exitCode}):\n${r.output.stderr}`;
+      throw portTaken(r) ? new PortTakenError(message) : new Error(message);
+    }
     try {
       const res = await fetch(`http://127.0.0.1:${http}/api/v1/config`);
       await res.arrayBuffer();
@@ -185,7 +222,10 @@ export async function startControlPlane(opts: {
     } catch {
       // not listening yet
     }
-    if (Date.now() > deadline) throw new Error(`control plane not up after 10 s:\n${r.output.stderr}`);
+    if (Date.now() > deadline) {
+      await r.stop('SIGKILL');
+      throw new Error(`control plane not up after 10 s:\n${r.output.stderr}`);
+    }
     await new Promise((res) => setTimeout(res, 50));
   }
   return { ...r, configDir: dir, grpc, http, address: `127.0.0.1:${grpc}` };

@@ -40,8 +40,8 @@ const ratio = (errors: number, requests: number): number => (requests > 0 ? erro
  * `nodeLatency` holds each target's percentiles over all its incoming calls: they cannot be derived from
  * the per-edge percentiles, so each source computes them from its merged buckets.
  */
-export function assembleGraph(edges: readonly EdgeTotals[], nodeLatency: ReadonlyMap<string, Percentiles>, windowMs: number, now = Date.now()): Graph {
-  const seconds = windowMs / 1000;
+export function assembleGraph(edges: readonly EdgeTotals[], nodeLatency: ReadonlyMap<string, Percentiles>, windowMs: number, now = Date.now(), observedMs = windowMs): Graph {
+  const seconds = observedMs / 1000;
   const inbound = new Map<string, { requests: number; errors: number }>();
   const ids = new Set<string>();
   const outEdges: GraphEdge[] = [];
@@ -69,5 +69,6 @@ export function assembleGraph(edges: readonly EdgeTotals[], nodeLatency: Readonl
     };
   });
   outEdges.sort((a, b) => a.id.localeCompare(b.id));
-  return { nodes, edges: outEdges, window: formatDuration(windowMs), generatedAt: new Date(now).toISOString() };
+  const observed = observedMs < windowMs ? { observed: formatDuration(observedMs) } : {};
+  return { nodes, edges: outEdges, window: formatDuration(windowMs), ...observed, generatedAt: new Date(now).toISOString() };
 }

@@ -1,4 +1,4 @@
-// The call graph of CONTRACT.md section 5 (`GET /api/v1/graph`), whichever source computes it.
+// The call graph of docs/contract.md section 6 (`GET /api/v1/graph`), whichever source computes it.
 
 /** What was seen of a set of calls within the window. */
 export interface TrafficStats {
@@ -44,6 +44,8 @@ export interface Graph {
   edges: GraphEdge[];
   /** The window the rates cover, as a duration: `60s`, `5m`. */
   window: string;
+  /** When less of the window has been seen (the control plane started within it): the time the rates divide by. */
+  observed?: string;
   /** RFC 3339. */
   generatedAt: string;
 }

@@ -35,7 +35,9 @@ describe('the in-memory graph of sidecar reports', () => {
     expect(g.edges).toHaveLength(1);
     const e = g.edges[0]!;
     expect(e).toMatchObject({ id: 'frontend.default->orders.default', source: 'frontend.default', target: 'orders.default', protocol: 'http', requests: 20, errors: 3, denied: 1 });
-    expect(e.rps).toBeCloseTo(20 / 60, 12);
+    // The first report arrived 20 s ago and covers the 5 s before it: 25 s seen, not 60.
+    expect(g.observed).toBe('25s');
+    expect(e.rps).toBeCloseTo(20 / 25, 12);
     expect(e.errorRate).toBeCloseTo(0.15, 12);
     expect(e.p50).toBeCloseTo(10, 9); // rank 10 ends the first bucket: 10 ms
     expect(e.p95).toBeCloseTo(50 + 50 * 0.9, 9); // rank 19 -> 9 of 10 into (50, 100] ms
@@ -72,9 +74,12 @@ describe('the in-memory graph of sidecar reports', () => {
     expect(last60.edges.map((e) => [e.id, e.requests])).toEqual([['a.default->b.default', 1]]);
     expect(last60.edges[0]!.p50).toBeGreaterThan(10); // only the (10, 100] ms call
     const last5m = await w.graph(300_000);
+    expect(last60.observed).toBeUndefined(); // seen for longer than the window
+    expect(last60.edges[0]!.rps).toBeCloseTo(1 / 60, 12);
     expect(last5m.window).toBe('300s');
+    expect(last5m.observed).toBe('125s'); // the report dropped for its age does not count as seen
     expect(last5m.edges.map((e) => [e.id, e.requests])).toEqual([['a.default->b.default', 2]]);
-    expect(last5m.edges[0]!.rps).toBeCloseTo(2 / 300, 12);
+    expect(last5m.edges[0]!.rps).toBeCloseTo(2 / 125, 12);
   });
 
   it('keeps the counts but not the latencies of a report with other bucket bounds than the sidecars are built with', async () => {

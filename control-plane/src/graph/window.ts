@@ -59,6 +59,8 @@ export class TelemetryWindow implements GraphSource {
   /** Edges forgotten, least recently reported first, to keep at most maxEdges. */
   evictedEdges = 0;
   private readonly bounds = DURATION_BUCKETS;
+  /** The start of the time the reports cover (the first one's arrival less its period): rates divide by no more than that. */
+  private observedSinceMs = Infinity;
   /** In order of their last report, least recent first. */
   private readonly edges = new Map<string, EdgeSlots>();
   private readonly slotMs: number;
@@ -83,6 +85,8 @@ export class TelemetryWindow implements GraphSource {
   ingest(report: TelemetryReport, receivedAtMs = Date.now()): void {
     const index = Math.floor(receivedAtMs / this.slotMs);
     if (index <= this.currentSlot() - this.slots) return;
+    // A period is what the sender says; it moves the start back by at most the retention, never forward.
+    this.observedSinceMs = Math.min(this.observedSinceMs, receivedAtMs - Math.min(Math.max(0, report.period_ms), this.maxWindowMs));
     const sameBounds = sameNumbers(report.bucket_bounds, this.bounds);
     if (!sameBounds && report.bucket_bounds.length > 0) this.mismatchedReports++;
     for (const e of report.edges) this.add(e, index, sameBounds);
@@ -112,7 +116,9 @@ export class TelemetryWindow implements GraphSource {
       totals.push({ source: edge.source, target: edge.target, protocol: edge.protocol, requests: sum.requests, errors: sum.errors, denied: sum.denied, latency: this.percentiles(sum.counts) });
     }
     const nodeLatency = new Map([...byTarget].map(([id, counts]) => [id, this.percentiles(counts)] as const));
-    return assembleGraph(totals, nodeLatency, windowMs, now);
+    // After a restart the window may reach back past the first report: 20 s of traffic is not spread over 60.
+    const observedMs = Math.max(this.slotMs, Math.min(windowMs, now - this.observedSinceMs));
+    return assembleGraph(totals, nodeLatency, windowMs, now, observedMs);
   }
 
   private currentSlot(): number {

@@ -6,6 +6,8 @@ import type { ConfigIssue } from '../../config/types.js';
 import type { Telemetry } from '../../telemetry/registry.js';
 import type { Tracing } from '../../telemetry/tracing.js';
 import type { ProxyPlan } from '../plan.js';
+import type { Cluster } from '../upstream/cluster.js';
+import type { EndpointState } from '../upstream/endpoint.js';
 import { parseTarget } from '../../request-target.js';
 import { probeApp, type AppProbes } from './app-probes.js';
 
@@ -86,10 +88,26 @@ export async function adminAnswer(req: AdminRequest, s: AdminState, telemetry: T
     case '/config_dump':
       return json(s.plan === undefined ? { version: null } : configDump(s.plan, s.rejected, s.controlPlane));
     case '/clusters':
-      return json({ clusters: s.plan === undefined ? [] : [...s.plan.clusters.values()] });
+      return json({ clusters: s.plan === undefined ? [] : describeClusters(s.plan.clusters) });
     default:
       return text(404, 'admin endpoints: /healthz/ready /config_dump /clusters /metrics /traces\n');
   }
+}
+
+/**
+ * What /clusters shows. An address that is an endpoint of several services (orders and orders-v1) has
+ * one pool and one set of counters, for all of them; its entry says which services share it.
+ */
+function describeClusters(clusters: ReadonlyMap<string, Cluster>): object[] {
+  const users = new Map<EndpointState, string[]>();
+  for (const c of clusters.values()) for (const ep of c.endpoints) users.set(ep, [...(users.get(ep) ?? []), c.name]);
+  return [...clusters.values()].map((c) => ({
+    name: c.name,
+    endpoints: c.endpoints.map((ep) => {
+      const shared = users.get(ep)!;
+      return shared.length > 1 ? { ...ep.toJSON(), counters_shared_by: shared } : ep.toJSON();
+    }),
+  }));
 }
 
 function configDump(plan: ProxyPlan, rejected: readonly ConfigIssue[], controlPlane: AdminState['controlPlane']): object {

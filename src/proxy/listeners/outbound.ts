@@ -50,7 +50,7 @@ export function createOutboundHandler(traffic: TrafficState, currentPlan: () => 
 
 function unknownService(ex: Exchange, plan: ProxyPlan): void {
   ex.series = plan.routes.unknown;
-  ex.fail(new NoRouteError(ex.authority === '' ? 'no Host header: cannot tell which service is called' : `no service '${ex.authority}' in the mesh`));
+  ex.fail(new NoRouteError(plan.routes.unknownReason(ex.authority)));
 }
 
 function route(ex: Exchange, plan: ProxyPlan, routes: ServiceRoutes): void {

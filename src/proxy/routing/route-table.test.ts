@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { HttpRoute, MeshService, RouteMatch, RouteRule, Snapshot } from '../../config/types.js';
 import { ClusterManager } from '../upstream/cluster.js';
 import { RouteTable } from './route-table.js';
+import { parseConfig } from '../../config/load.js';
 import { MeshMetrics } from '../../telemetry/mesh-metrics.js';
 
 function service(name: string, namespace = 'default', addresses: string[] = []): MeshService {
@@ -80,5 +81,31 @@ describe('route table', () => {
   it('finds no rule when nothing matches', () => {
     const t = table([rule('exact', [match({ type: 'Exact', value: '/only' })])]);
     expect(ruleFor(t, 'GET', '/other')).toBeUndefined();
+  });
+});
+
+describe('route table from YAML', () => {
+  const parsed = (texts: string[], namespace = 'default') => {
+    const r = parseConfig(texts.map((text, i) => ({ file: `f${i}.yaml`, text })), { defaultNamespace: namespace });
+    if (!r.ok) throw new Error(r.errors.map((e) => e.message).join('\n'));
+    const metrics = new MeshMetrics();
+    return new RouteTable(r.snapshot, new ClusterManager({ connectTimeoutMs: 1000 }).build(r.snapshot, []), namespace, (dst, rt) => metrics.route('source', 'test', dst, rt));
+  };
+  const svc = (name: string, ns: string) => `apiVersion: meshlight.dev/v1alpha1\nkind: MeshService\nmetadata: {name: ${name}, namespace: ${ns}}\nspec:\n  endpoints: [{address: 127.0.0.1:9000}]\n`;
+  const httpRoute = (name: string, ns: string, rule: string) => `apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {name: ${name}, namespace: ${ns}}\nspec:\n  parentRefs: [{kind: Service, name: orders, namespace: shop}]\n  rules: [{name: ${rule}, backendRefs: [{name: orders, namespace: shop, port: 80}]}]\n`;
+
+  it('breaks a tie between equal matches of two routes by namespace, then name (Gateway API), whatever the file order', () => {
+    const winner = (texts: string[]) => parsed(texts).resolve('orders.shop')!.match('GET', '/', '', [])?.rule.name;
+    const services = svc('orders', 'shop');
+    // b-ns/a-route would win by name alone; a-ns wins by namespace first.
+    expect(winner([services, httpRoute('b-route', 'a-ns', 'from-b'), httpRoute('a-route', 'a-ns', 'from-a')])).toBe('a-route.from-a');
+    expect(winner([services, httpRoute('a-route', 'b-ns', 'from-b-ns'), httpRoute('z-route', 'a-ns', 'from-a-ns')])).toBe('z-route.from-a-ns');
+  });
+
+  it("names the services of a bare name in other namespaces in the 404's reason", () => {
+    const t = parsed([svc('orders', 'shop'), svc('orders', 'eu')]);
+    expect(t.unknownReason('orders')).toBe("no service 'orders' in the mesh; the mesh has orders.eu, orders.shop (this sidecar's namespace is default: use name.namespace or --namespace)");
+    expect(t.unknownReason('nope')).toBe("no service 'nope' in the mesh");
+    expect(t.unknownReason('')).toBe('no Host header: cannot tell which service is called');
   });
 });

@@ -64,10 +64,13 @@ export class RouteTable {
    * `ip:port` sends it as the Host, so the address names the service (the first one listing it).
    */
   private readonly byAddress = new Map<string, ServiceRoutes>();
+  /** Service keys by bare name, for the 404 of a name that exists in another namespace. */
+  private readonly byName = new Map<string, string[]>();
   /** Metric labels of calls to a host that is no service of the mesh. */
   readonly unknown: RouteSeries;
 
-  constructor(snapshot: Snapshot, clusters: ReadonlyMap<string, Cluster>, localNamespace: string, series: SeriesFactory) {
+  /** `meshServices`: every service key of the mesh (a control plane's view holds only some of them). */
+  constructor(snapshot: Snapshot, clusters: ReadonlyMap<string, Cluster>, private readonly localNamespace: string, series: SeriesFactory, meshServices: Iterable<string> = snapshot.services.keys()) {
     this.unknown = series('unknown', '-');
     const routesByService = new Map<string, { route: HttpRoute; rule: RouteRule }[]>();
     for (const route of snapshot.httpRoutes) {
@@ -76,6 +79,10 @@ export class RouteTable {
         if (list === undefined) routesByService.set(parent.service, (list = []));
         for (const rule of route.rules) list.push({ route, rule });
       }
+    }
+    for (const key of meshServices) {
+      const name = key.slice(0, key.indexOf('.'));
+      this.byName.set(name, [...(this.byName.get(name) ?? []), key]);
     }
     for (const svc of snapshot.services.values()) {
       const rules = routesByService.get(svc.key);
@@ -92,6 +99,15 @@ export class RouteTable {
   /** `authority` is a Host header or the authority of an absolute-form target. */
   resolve(authority: string): ServiceRoutes | undefined {
     return this.byHost.get(authority) ?? this.byHost.get(authority.toLowerCase()) ?? this.byAddress.get(authority);
+  }
+
+  /** Why `authority` names no service, for its 404: the services of that name in other namespaces, if any. */
+  unknownReason(authority: string): string {
+    if (authority === '') return 'no Host header: cannot tell which service is called';
+    const key = serviceKey(authority, this.localNamespace);
+    const others = key === undefined ? undefined : this.byName.get(key.slice(0, key.indexOf('.')));
+    const hint = others === undefined ? '' : `; the mesh has ${others.sort().join(', ')} (this sidecar's namespace is ${this.localNamespace}: use name.namespace or --namespace)`;
+    return `no service '${authority}' in the mesh${hint}`;
   }
 }
 

@@ -27,10 +27,6 @@ export class Cluster {
     this.next = (this.next + 1) % n;
     return ep;
   }
-
-  toJSON(): object {
-    return { name: this.name, endpoints: this.endpoints };
-  }
 }
 
 export class ClusterManager {
