@@ -197,6 +197,8 @@ export class DownstreamConnection {
       this.closeAfter = true;
       this.state = WAIT;
       this.pause();
+      // Already answered (a local answer, the body skipped): nobody is left to close the connection but us.
+      if (this.answerDone) return this.linger();
       stream.onBodyError(new HeadError(400, `malformed chunked body: ${err.message}`));
       return;
     }
@@ -236,6 +238,7 @@ export class DownstreamConnection {
     if (this.state === BODY) {
       this.bodyDone = true;
       this.state = WAIT;
+      if (this.answerDone) return this.linger(); // the rest of a body already answered: nothing more to say
       this.stream?.onBodyError(new HeadError(400, 'the client closed its side before the body was complete'));
       return;
     }
@@ -370,9 +373,10 @@ export class DownstreamConnection {
       } else if (this.answerDone && now - this.idleSinceMs > limits.keepAliveTimeoutMs) {
         this.socket.destroy();
       }
-    } else if ((this.state === BODY || this.state === WAIT) && !this.answerDone && this.lastActivityMs !== 0 && now - this.lastActivityMs > limits.streamIdleTimeoutMs) {
+    } else if ((this.state === BODY || this.state === WAIT) && this.lastActivityMs !== 0 && now - this.lastActivityMs > limits.streamIdleTimeoutMs) {
       this.lastActivityMs = now;
-      this.stream?.onIdleTimeout();
+      if (!this.answerDone) this.stream?.onIdleTimeout();
+      else if (this.state === BODY) this.socket.destroy(); // the skipped rest of an answered body stopped coming
     }
   }
 }
