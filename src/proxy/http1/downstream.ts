@@ -338,7 +338,7 @@ export class DownstreamConnection {
     this.socket.removeAllListeners('data');
     this.socket.removeAllListeners('end');
     this.socket.removeAllListeners('drain');
-    this.listener.connections.delete(this);
+    // It stays in `connections` (the sweep and closeIdle pass it by) so that closeAll still ends a tunnel.
     const held = this.held;
     this.held = EMPTY;
     this.resume();
