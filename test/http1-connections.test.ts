@@ -96,6 +96,8 @@ describe('HTTP/1.1 connections through the proxy', () => {
           if (text.includes('bye')) s.end('BYE');
           else s.write(text.toUpperCase());
         });
+        // The client's FIN comes through the tunnel; the upstream still has its last word.
+        s.on('end', () => s.end('LAST WORD'));
       }),
     );
     blackhole = await startBlackhole();
@@ -188,6 +190,20 @@ describe('HTTP/1.1 connections through the proxy', () => {
       expect(r?.status).toBe(200);
       expect(c.data).not.toContain('100 Continue');
       expect(r?.body).toBe('GET /e2 0');
+    } finally {
+      c.close();
+    }
+  });
+
+  it('after a FIN the last pipelined request is still read whole (its body included), and a head the FIN cut short closes the connection', async () => {
+    const c = new RawConn(proxy.outbound);
+    try {
+      const [a, b] = [id(), id()];
+      c.socket.end(`GET /f1 HTTP/1.1\r\nHost: echo\r\nx-request-id: ${a}\r\n\r\nPOST /f2 HTTP/1.1\r\nHost: echo\r\nx-request-id: ${b}\r\nContent-Length: 3\r\n\r\nxyzGET /cut HTTP/1.1\r\nHo`);
+      await c.until(() => false, 3_000);
+      expect(c.closed).toBe(true);
+      expect(parseResponses(c.data).map((r) => r.body)).toEqual(['GET /f1 0', 'POST /f2 3']);
+      expect(echo.seen.map((r) => r.url)).not.toContain('/cut');
     } finally {
       c.close();
     }
@@ -360,6 +376,17 @@ describe('HTTP/1.1 connections through the proxy', () => {
     await eventually(async () => (await inFlight()) === 0, 3_000, 'in flight back to 0');
   });
 
+  it('a WebSocket client that half-closes still gets what the upstream says after the FIN', async () => {
+    const rid = id();
+    const c = new RawConn(proxy.outbound);
+    c.write(upgrade(rid));
+    await c.until((d) => d.includes('\r\n\r\n'));
+    c.socket.end('hi');
+    await c.until(() => false, 3_000);
+    expect(c.closed).toBe(true);
+    expect(c.data.endsWith('HILAST WORD')).toBe(true);
+  });
+
   it('wrote exactly one access-log line for every request of the tests above', async () => {
     await eventually(async () => {
       const seen = new Set((await readLog(logFile)).map((l) => l['request_id']));
@@ -369,6 +396,61 @@ describe('HTTP/1.1 connections through the proxy', () => {
     for (const l of await readLog(logFile)) counts.set(String(l['request_id']), (counts.get(String(l['request_id'])) ?? 0) + 1);
     expect(ids.filter((i) => counts.get(i) !== 1).map((i) => `${i}: ${counts.get(i) ?? 0}`)).toEqual([]);
   });
+});
+
+describe('the per-endpoint connection limit', () => {
+  let proxy: ProxyProcess;
+  /** Takes every connection and answers nothing; the request paths it saw, in order. */
+  let held: Raw;
+  const heldPaths: string[] = [];
+
+  beforeAll(async () => {
+    held = await startRawUpstream((s) => s.on('data', (d: Buffer) => heldPaths.push(/^[A-Z]+ (\S+)/.exec(d.toString('latin1'))?.[1] ?? '')));
+    proxy = await startProxy({ files: { 'mesh.yaml': meshService('held', [held.port]) } });
+  });
+
+  afterAll(async () => {
+    await proxy?.stop();
+    await held?.close();
+  });
+
+  it('requests queued behind the per-endpoint connection limit (1,024): a client that leaves is dropped from the queue, a freed slot serves the next', async () => {
+    const limit = 1_024;
+    const running: RawConn[] = [];
+    const queued: RawConn[] = [];
+    const pool = async (): Promise<{ running: number; pending: number; active: number }> => {
+      const ep = (await (await fetch(`http://127.0.0.1:${proxy.admin}/clusters`)).json() as ClusterDump).clusters.find((c) => c.name === 'held.default')!.endpoints[0]!;
+      return { running: ep.pool.running, pending: ep.pool.pending, active: ep.active_requests };
+    };
+    try {
+      for (let i = 0; i < limit; i++) {
+        const c = new RawConn(proxy.outbound);
+        c.write(`GET /run-${i} HTTP/1.1\r\nHost: held\r\n\r\n`);
+        running.push(c);
+      }
+      await eventually(() => heldPaths.length === limit, 10_000, 'every slot taken at the upstream');
+      for (let i = 0; i < 3; i++) {
+        const c = new RawConn(proxy.outbound);
+        c.write(`GET /queued-${i} HTTP/1.1\r\nHost: held\r\n\r\n`);
+        queued.push(c);
+      }
+      await eventually(async () => (await pool()).pending === 3, 3_000, 'three requests waiting');
+      // Leaving with a reset: a FIN alone reads as a half-close, whose answer is still owed (see the README).
+      queued[0]!.socket.resetAndDestroy();
+      queued[1]!.socket.resetAndDestroy();
+      await eventually(async () => (await pool()).pending === 1, 3_000, 'the two that left dropped from the queue');
+      running[0]!.socket.resetAndDestroy();
+      await eventually(() => heldPaths.includes('/queued-2'), 3_000, 'the queued request sent on the freed slot');
+      expect(heldPaths).not.toContain('/queued-0');
+      expect(heldPaths).not.toContain('/queued-1');
+      expect(await pool()).toEqual({ running: limit, pending: 0, active: limit });
+    } finally {
+      for (const c of [...running, ...queued]) c.socket.resetAndDestroy();
+    }
+    await eventually(async () => (await pool()).running === 0 && (await pool()).active === 0, 5_000, 'the pool empty again');
+    await eventually(async () => sample(await (await fetch(`http://127.0.0.1:${proxy.admin}/metrics`)).text(), 'meshlight_requests_in_flight', {}) === 0, 3_000, 'in flight back to 0');
+  }, 30_000);
+
 });
 
 describe('SIGTERM drain with every kind of connection open', () => {
