@@ -68,13 +68,16 @@ describe('HTTP/1.1 connections through the proxy', () => {
       } else if (url.startsWith('/stall-body')) {
         res.writeHead(200, { 'content-length': '100' });
         res.write('part');
+      } else if (url.startsWith('/k40')) {
+        res.end(Buffer.alloc(40 * 1024, 'k'));
       } else if (url.startsWith('/big')) {
-        // 64 MiB, as fast as the proxy takes it.
+        // 64 MiB (or ?mb=N), as fast as the proxy takes it.
+        const pieces = 4 * Number(/mb=(\d+)/.exec(url)?.[1] ?? 64);
         const piece = Buffer.alloc(256 * 1024, 'b');
-        res.writeHead(200, { 'content-length': String(256 * piece.length) });
+        res.writeHead(200, { 'content-length': String(pieces * piece.length) });
         let sent = 0;
         const pump = (): void => {
-          while (sent < 256) {
+          while (sent < pieces) {
             sent++;
             if (!res.write(piece)) {
               res.once('drain', pump);
@@ -346,6 +349,47 @@ describe('HTTP/1.1 connections through the proxy', () => {
       c.close();
     }
   }, 25_000);
+
+  it('an answer of 40 KiB that arrives in one piece leaves its upstream connection fit for the next request', async () => {
+    for (let i = 0; i < 3; i++) {
+      const c = new RawConn(proxy.outbound);
+      try {
+        c.write(`GET /k40 HTTP/1.1\r\nHost: slow\r\nx-request-id: ${id()}\r\n\r\n`);
+        const [r] = await c.responses(1, 2_000);
+        expect([r?.status, r?.body.length]).toEqual([200, 40 * 1024]);
+      } finally {
+        c.close();
+      }
+    }
+  });
+
+  it('an answer whose last bytes met a full client socket leaves its upstream connection fit for the next request', async () => {
+    // A reader slower than the upstream: the proxy's write of the body's last piece finds the client's socket
+    // full, so the upstream side was paused as the answer ended.
+    const c = new RawConn(proxy.outbound);
+    let got = 0;
+    c.socket.removeAllListeners('data');
+    c.socket.on('data', (d: string) => {
+      got += d.length;
+      c.socket.pause();
+      setTimeout(() => c.socket.resume(), 2);
+    });
+    try {
+      c.write(`GET /big?mb=16 HTTP/1.1\r\nHost: slow\r\nx-request-id: ${id()}\r\n\r\n`);
+      await eventually(() => got >= 16 * 1024 * 1024, 15_000, 'the whole body');
+    } finally {
+      c.close();
+    }
+    // The next request on this endpoint takes the pooled connection the answer came on.
+    const after = new RawConn(proxy.outbound);
+    try {
+      after.write(`GET /fast HTTP/1.1\r\nHost: slow\r\nx-request-id: ${id()}\r\n\r\n`);
+      const [r] = await after.responses(1, 3_000);
+      expect([r?.status, r?.body]).toEqual([200, 'slow']);
+    } finally {
+      after.close();
+    }
+  }, 30_000);
 
   const upgrade = (rid: string): string => `GET /chat HTTP/1.1\r\nHost: ws\r\nx-request-id: ${rid}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n`;
 
