@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startBlackhole, startRawUpstream, startUpstream, type Upstream } from './helpers/net.js';
 import { sample } from './helpers/metrics-text.js';
-import { eventually, meshService, startProxy, type ProxyProcess } from './helpers/processes.js';
+import { eventually, httpRoute, meshService, startProxy, type ProxyProcess } from './helpers/processes.js';
 import { flagOf, parseResponses, RawConn, statusOf } from './helpers/raw-conn.js';
 
 type Raw = { port: number; close(): Promise<void> };
@@ -24,16 +24,6 @@ async function readLog(file: string): Promise<Record<string, unknown>[]> {
   return text.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 
-function route(service: string, rules: string): string {
-  return `apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata:
-  name: ${service}
-spec:
-  parentRefs: [{kind: Service, name: ${service}}]
-  rules:
-${rules}`;
-}
 
 describe('HTTP/1.1 connections through the proxy', () => {
   let proxy: ProxyProcess;
@@ -108,7 +98,7 @@ describe('HTTP/1.1 connections through the proxy', () => {
     proxy = await startProxy({
       files: {
         'mesh.yaml': [meshService('echo', [echo.port]), meshService('slow', [slow.port]), meshService('ws', [ws.port]), meshService('hole', [blackhole.port])].join('---\n'),
-        'routes.yaml': route('slow', `    - matches: [{path: {type: PathPrefix, value: /late}}]
+        'routes.yaml': httpRoute('slow', 'slow', `    - matches: [{path: {type: PathPrefix, value: /late}}]
       timeouts: {request: 500ms}
       backendRefs: [{name: slow, port: 80}]
     - backendRefs: [{name: slow, port: 80}]
@@ -152,17 +142,23 @@ describe('HTTP/1.1 connections through the proxy', () => {
     }
   });
 
-  it('answers every request a client pipelined before it half-closed (FIN after the requests), then closes', async () => {
+  /** Sends `bytes` and a FIN at once; once the proxy has closed the connection, the bodies it answered. */
+  async function sendThenFin(bytes: string): Promise<string[]> {
     const c = new RawConn(proxy.outbound);
     try {
-      const [a, b] = [id(), id()];
-      c.socket.end(`GET /fin1 HTTP/1.1\r\nHost: echo\r\nx-request-id: ${a}\r\n\r\nGET /fin2 HTTP/1.1\r\nHost: echo\r\nx-request-id: ${b}\r\n\r\n`);
+      c.socket.end(bytes);
       await c.until(() => false, 3_000);
       expect(c.closed).toBe(true);
-      expect(parseResponses(c.data).map((r) => r.body)).toEqual(['GET /fin1 0', 'GET /fin2 0']);
+      return parseResponses(c.data).map((r) => r.body);
     } finally {
       c.close();
     }
+  }
+
+  it('answers every request a client pipelined before it half-closed (FIN after the requests), then closes', async () => {
+    const [a, b] = [id(), id()];
+    const bodies = await sendThenFin(`GET /fin1 HTTP/1.1\r\nHost: echo\r\nx-request-id: ${a}\r\n\r\nGET /fin2 HTTP/1.1\r\nHost: echo\r\nx-request-id: ${b}\r\n\r\n`);
+    expect(bodies).toEqual(['GET /fin1 0', 'GET /fin2 0']);
   });
 
   it('answers an HTTP/1.0 client and closes; no 100 Continue for its Expect (RFC 9110 10.1.1)', async () => {
@@ -199,17 +195,12 @@ describe('HTTP/1.1 connections through the proxy', () => {
   });
 
   it('after a FIN the last pipelined request is still read whole (its body included), and a head the FIN cut short closes the connection', async () => {
-    const c = new RawConn(proxy.outbound);
-    try {
-      const [a, b] = [id(), id()];
-      c.socket.end(`GET /f1 HTTP/1.1\r\nHost: echo\r\nx-request-id: ${a}\r\n\r\nPOST /f2 HTTP/1.1\r\nHost: echo\r\nx-request-id: ${b}\r\nContent-Length: 3\r\n\r\nxyzGET /cut HTTP/1.1\r\nHo`);
-      await c.until(() => false, 3_000);
-      expect(c.closed).toBe(true);
-      expect(parseResponses(c.data).map((r) => r.body)).toEqual(['GET /f1 0', 'POST /f2 3']);
-      expect(echo.seen.map((r) => r.url)).not.toContain('/cut');
-    } finally {
-      c.close();
-    }
+    const [a, b] = [id(), id()];
+    const bodies = await sendThenFin(
+      `GET /f1 HTTP/1.1\r\nHost: echo\r\nx-request-id: ${a}\r\n\r\nPOST /f2 HTTP/1.1\r\nHost: echo\r\nx-request-id: ${b}\r\nContent-Length: 3\r\n\r\nxyzGET /cut HTTP/1.1\r\nHo`,
+    );
+    expect(bodies).toEqual(['GET /f1 0', 'POST /f2 3']);
+    expect(echo.seen.map((r) => r.url)).not.toContain('/cut');
   });
 
   it('a local answer (no such service) to a request whose body is still coming: the rest is skipped, then the next request is served', async () => {
@@ -228,43 +219,28 @@ describe('HTTP/1.1 connections through the proxy', () => {
     }
   });
 
-  it('closes the connection of a client that half-closes in the middle of a body the proxy already answered', async () => {
+  /** A request answered locally (no such service) while its body is still coming, then `then` on the connection: the proxy must close it. */
+  async function answeredThenClosed(head: string, firstBody: string, then: (c: RawConn) => void, waitMs: number): Promise<void> {
     const c = new RawConn(proxy.outbound);
     try {
-      c.write(`POST /x HTTP/1.1\r\nHost: nosuch\r\nx-request-id: ${id()}\r\nContent-Length: 10\r\n\r\nfive!`);
+      c.write(`POST /x HTTP/1.1\r\nHost: nosuch\r\nx-request-id: ${id()}\r\n${head}\r\n${firstBody}`);
       expect((await c.responses(1))[0]?.status).toBe(404);
-      c.socket.end();
-      await c.until(() => false, 3_000);
+      then(c);
+      await c.until(() => false, waitMs);
       expect(c.closed).toBe(true);
     } finally {
       c.close();
     }
-  });
+  }
 
-  it('closes the connection of a client that stalls in the middle of a body the proxy already answered (stream idle timeout)', async () => {
-    const c = new RawConn(proxy.outbound);
-    try {
-      c.write(`POST /x HTTP/1.1\r\nHost: nosuch\r\nx-request-id: ${id()}\r\nContent-Length: 10\r\n\r\nfive!`);
-      expect((await c.responses(1))[0]?.status).toBe(404);
-      await c.until(() => false, 4_000);
-      expect(c.closed).toBe(true);
-    } finally {
-      c.close();
-    }
-  });
+  it('closes the connection of a client that half-closes in the middle of a body the proxy already answered', () =>
+    answeredThenClosed('Content-Length: 10\r\n', 'five!', (c) => c.socket.end(), 3_000));
 
-  it('closes the connection when a body the proxy already answered turns out malformed (bad chunk)', async () => {
-    const c = new RawConn(proxy.outbound);
-    try {
-      c.write(`POST /x HTTP/1.1\r\nHost: nosuch\r\nx-request-id: ${id()}\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n`);
-      expect((await c.responses(1))[0]?.status).toBe(404);
-      c.write('zz\r\n');
-      await c.until(() => false, 3_000);
-      expect(c.closed).toBe(true);
-    } finally {
-      c.close();
-    }
-  });
+  it('closes the connection of a client that stalls in the middle of a body the proxy already answered (stream idle timeout)', () =>
+    answeredThenClosed('Content-Length: 10\r\n', 'five!', () => undefined, 4_000));
+
+  it('closes the connection when a body the proxy already answered turns out malformed (bad chunk)', () =>
+    answeredThenClosed('Transfer-Encoding: chunked\r\n', '3\r\nabc\r\n', (c) => c.write('zz\r\n'), 3_000));
 
   it('the route timeout racing a late answer: 504 UT once, the upstream call cut, the connection usable', async () => {
     const c = new RawConn(proxy.outbound);
@@ -338,7 +314,8 @@ describe('HTTP/1.1 connections through the proxy', () => {
       await eventually(() => got > 0, 3_000, 'the first bytes');
       c.socket.pause();
       let max = 0;
-      for (let i = 0; i < 10; i++) {
+      // Well inside the 1 s stream idle timeout, which a reader that stops for longer would meet.
+      for (let i = 0; i < 4; i++) {
         await new Promise((res) => setTimeout(res, 100));
         max = Math.max(max, await rssOf());
       }
@@ -391,6 +368,13 @@ describe('HTTP/1.1 connections through the proxy', () => {
     }
   }, 30_000);
 
+  /** Waits for the request's access-log line and for nothing to be in flight; returns the line. */
+  async function settled(rid: string): Promise<Record<string, unknown>> {
+    await eventually(async () => (await readLog(logFile)).some((l) => l['request_id'] === rid), 3_000, `${rid} in the access log`);
+    await eventually(async () => (await inFlight()) === 0, 3_000, 'in flight back to 0');
+    return (await readLog(logFile)).find((l) => l['request_id'] === rid)!;
+  }
+
   const upgrade = (rid: string): string => `GET /chat HTTP/1.1\r\nHost: ws\r\nx-request-id: ${rid}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n`;
 
   it('a WebSocket tunnel closed by the client: logged once with its bytes, nothing stays in flight', async () => {
@@ -400,11 +384,9 @@ describe('HTTP/1.1 connections through the proxy', () => {
     await c.until((d) => d.endsWith('HELLO'));
     expect(statusOf(c.data)).toBe(101);
     c.close();
-    await eventually(async () => (await readLog(logFile)).some((l) => l['request_id'] === rid), 3_000, 'the tunnel in the access log');
-    const line = (await readLog(logFile)).find((l) => l['request_id'] === rid)!;
+    const line = await settled(rid);
     expect(line['response_code']).toBe(101);
     expect(line['bytes_received']).toBe(5);
-    await eventually(async () => (await inFlight()) === 0, 3_000, 'in flight back to 0');
   });
 
   it('a WebSocket tunnel closed by the upstream: the client sees the end, logged once', async () => {
@@ -416,8 +398,7 @@ describe('HTTP/1.1 connections through the proxy', () => {
     await c.until(() => false, 3_000);
     expect(c.closed).toBe(true);
     expect(c.data.endsWith('BYE')).toBe(true);
-    await eventually(async () => (await readLog(logFile)).some((l) => l['request_id'] === rid), 3_000, 'the tunnel in the access log');
-    await eventually(async () => (await inFlight()) === 0, 3_000, 'in flight back to 0');
+    expect((await settled(rid))['response_code']).toBe(101);
   });
 
   it('a WebSocket client that half-closes still gets what the upstream says after the FIN', async () => {
