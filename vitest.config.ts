@@ -4,7 +4,7 @@ import { defineConfig } from 'vitest/config';
 // unit tests sit beside the code in src/.
 export default defineConfig({
   test: {
-    include: ['src/**/*.test.ts', 'control-plane/**/*.test.ts', 'test/**/*.test.ts'],
+    include: ['src/**/*.test.ts', 'control-plane/**/*.test.ts', 'bench/**/*.test.ts', 'test/**/*.test.ts'],
     testTimeout: 30_000,
     hookTimeout: 30_000,
     pool: 'forks',

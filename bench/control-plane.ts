@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
-import { meshControl, type ConfigRequest, type ConfigResponse, type MeshControlClient, type Node } from '../control-plane/proto/index.js';
+import { meshControl, type ConfigRequest, type ConfigResponse, type MeshControlClient, type Node, type TapBatch, type TapCommand } from '../control-plane/proto/index.js';
 import { quantile } from '../control-plane/src/graph/histogram.js';
 import { DURATION_BUCKETS } from '../src/telemetry/mesh-metrics.js';
 import { helpText, parseFlags, positiveIntFlag, UsageError } from '../src/cli/args.js';
@@ -105,6 +105,8 @@ function writeMesh(dir: string, services: number): { meshServices: number; httpR
 class SimSidecar {
   private readonly client: MeshControlClient;
   private call: grpc.ClientDuplexStream<ConfigRequest, ConfigResponse> | undefined;
+  /** The idle tap channel every real sidecar keeps open beside its config stream. */
+  private tap: grpc.ClientDuplexStream<TapBatch, TapCommand> | undefined;
   private readonly node: Node;
   version = '';
   openedAt = 0;
@@ -134,6 +136,9 @@ class SimSidecar {
       if (err.code !== grpc.status.CANCELLED) this.error = err.details || err.message;
     });
     this.send('', '');
+    this.tap = this.client.TapChannel();
+    this.tap.on('error', () => undefined); // cancelled on close; a tap is never started here
+    this.tap.write({ node: this.node, tap_id: '', events: [], dropped: 0 });
   }
 
   private onResponse(res: ConfigResponse): void {
@@ -169,6 +174,7 @@ class SimSidecar {
 
   close(): void {
     this.call?.cancel();
+    this.tap?.cancel();
     this.client.close();
   }
 }

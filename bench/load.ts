@@ -1,10 +1,14 @@
 // The two load generators: wrk (closed loop, max throughput) with a Lua `done` hook for exact percentiles,
-// and a Node open-loop generator (fixed rate, latency measured from each request's intended send time).
+// and the open-loop generator (bench/open-loop.ts: fixed rate, latency from each request's due time).
 import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Pool } from 'undici';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
 import { cpuMs } from './proc.js';
+import type { LoadSpec, OpenLoopResult } from './open-loop.js';
+
+const OPEN_LOOP = fileURLToPath(new URL('./open-loop.js', import.meta.url));
 
 export interface LoadResult {
   requests: number;
@@ -17,6 +21,9 @@ export interface LoadResult {
   errors: number;
   /** The load generator's own CPU, in % of one core. */
   loadgen_cpu_pct: number;
+  /** Open loop only: how late sends left after their due time (median, latest), in ms. */
+  send_lag_p50_ms?: number;
+  send_lag_max_ms?: number;
 }
 
 const WRK_SCRIPT = `
@@ -81,96 +88,49 @@ export function runWrk(opts: { url: string; connections: number; seconds: number
 }
 
 /**
- * Open loop: request i is due at start + i/rate, whatever happened to the ones before it; its latency runs
- * from that due time to the end of its response, so a stall shows in every request it delays
- * (no coordinated omission). Runs in this process, which the runner pins to the load core.
+ * The fixed-rate generator (bench/open-loop.ts) in its own process on `core`: its warm-up, then `begin()`
+ * (the caller starts its own readings) and the measured run. Its CPU is read from /proc/PID/stat over
+ * exactly that run (from its go to its result), in % of one core.
  */
-export async function runOpenLoop(opts: { origin: string; path: string; rate: number; seconds: number; connections: number; spin: boolean }): Promise<LoadResult> {
-  const pool = new Pool(opts.origin, { connections: opts.connections, pipelining: 1 });
-  const total = Math.round(opts.rate * opts.seconds);
-  const latencies = new Float64Array(total);
-  const intervalNs = 1e9 / opts.rate;
-  let done = 0;
-  let errors = 0;
-  const cpuStart = process.cpuUsage();
-  const start = process.hrtime.bigint();
-  const startNs = Number(start);
-  let sent = 0;
-  let inFlight = 0;
-  const sleeper = new Int32Array(new SharedArrayBuffer(4));
-  await new Promise<void>((resolve) => {
-    let timer: NodeJS.Timeout | undefined;
-    let immediate = false;
-    const schedule = (): void => {
-      if (!immediate) {
-        immediate = true;
-        setImmediate(() => {
-          immediate = false;
-          tick();
-        });
+export function runOpenLoop(spec: LoadSpec, core: string, begin: () => void): Promise<LoadResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('taskset', ['-c', core, process.execPath, OPEN_LOOP, JSON.stringify(spec)], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const lines = createInterface({ input: child.stdout });
+    let err = '';
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    let cpuBefore = 0;
+    let result: LoadResult | undefined;
+    lines.on('line', (line) => {
+      if (line === 'ready') {
+        begin();
+        cpuBefore = cpuMs([child.pid!]);
+        child.stdin.write('go\n');
+        return;
       }
-    };
-    const finish = (i: number, ok: boolean): void => {
-      latencies[i] = (Number(process.hrtime.bigint()) - (startNs + i * intervalNs)) / 1e6;
-      if (!ok) errors++;
-      inFlight--;
-      if (++done === total) {
-        clearTimeout(timer);
-        resolve();
-      } else if (inFlight === 0) {
-        schedule();
-      }
-    };
-    const send = (i: number): void => {
-      inFlight++;
-      pool.request({ method: 'GET', path: opts.path, headers: { host: 'bench' } }).then(
-        (res) => {
-          const ok = res.statusCode === 200;
-          res.body.dump().then(
-            () => finish(i, ok),
-            () => finish(i, false),
-          );
-        },
-        () => finish(i, false),
-      );
-    };
-    // spin (the default): the loop turns with setImmediate, so sends and response timestamps are within
-    // microseconds of their time; it takes the load core (the upstream still gets it when woken: direct
-    // measures ~0.03 ms p50 / ~0.2 ms p99 this way, the generator's floor). Without spin: with nothing in
-    // flight the loop sleeps in Atomics.wait (sub-millisecond) until the next due time; with requests in
-    // flight it waits on their sockets, and a timer (1 ms resolution) covers a due time that passes
-    // meanwhile; idle cores add wake-up latency (~0.1 ms on direct) to every target. A late send still
-    // counts from its due time.
-    const tick = (): void => {
-      clearTimeout(timer);
-      timer = undefined;
-      let now = Number(process.hrtime.bigint()) - startNs;
-      if (!opts.spin && inFlight === 0 && sent < total && sent * intervalNs > now) {
-        Atomics.wait(sleeper, 0, 0, (sent * intervalNs - now) / 1e6);
-        now = Number(process.hrtime.bigint()) - startNs;
-      }
-      while (sent < total && sent * intervalNs <= now) send(sent++);
-      if (sent < total && (opts.spin || inFlight === 0)) schedule();
-      else if (sent < total) timer = setTimeout(tick, Math.max(0, Math.floor((sent * intervalNs - now) / 1e6)));
-    };
-    tick();
+      const r = JSON.parse(line) as OpenLoopResult;
+      const cpu = cpuMs([child.pid!]) - cpuBefore;
+      const pct = (p: number): number => nearestRank(r.sorted, p / 100);
+      result = {
+        requests: r.requests,
+        seconds: r.seconds,
+        rps: r.requests / r.seconds,
+        p50_ms: pct(50),
+        p90_ms: pct(90),
+        p99_ms: pct(99),
+        p999_ms: pct(99.9),
+        errors: r.errors,
+        loadgen_cpu_pct: cpu / 10 / r.seconds,
+        send_lag_p50_ms: r.send_lag_p50_ms,
+        send_lag_max_ms: r.send_lag_max_ms,
+      };
+      child.stdin.end();
+    });
+    child.on('error', reject);
+    child.on('close', (code) => {
+      if (result !== undefined && code === 0) resolve(result);
+      else reject(new Error(`open-loop generator failed (exit ${code}): ${err}`));
+    });
   });
-  const elapsed = (Number(process.hrtime.bigint()) - startNs) / 1e9;
-  const cpu = process.cpuUsage(cpuStart);
-  await pool.close();
-  const sorted = Array.from(latencies).sort((a, b) => a - b);
-  const pct = (p: number): number => nearestRank(sorted, p / 100);
-  return {
-    requests: total,
-    seconds: elapsed,
-    rps: total / elapsed,
-    p50_ms: pct(50),
-    p90_ms: pct(90),
-    p99_ms: pct(99),
-    p999_ms: pct(99.9),
-    errors,
-    loadgen_cpu_pct: (cpu.user + cpu.system) / 1e4 / elapsed,
-  };
 }
 
 /** The nearest-rank `q` quantile (0-1) of ascending `sorted`; 0 when empty. */

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseFlags, helpText, UsageError } from '../src/cli/args.js';
+import { evaluateGoals, goalsTable, type Figures } from './goals.js';
 import { runOpenLoop, runWrk, writeWrkScript, type LoadResult } from './load.js';
 import { cpuMs, rssSampler, withDescendants } from './proc.js';
 import { LOAD_CORE, have, killAll, startSink, startUpstream, targets, type Env, type Running } from './targets.js';
@@ -16,8 +17,8 @@ const FLAGS = {
   smoke: { type: 'boolean', help: 'CI: start and stop every target once with 1 s of load; checks the bench works, measures nothing' },
   targets: { type: 'string', help: 'comma-separated targets (default: all but the optional meshlight-metrics-only, meshlight-traced-all and node-floor)' },
   scenarios: { type: 'string', help: 'comma-separated subset of scenarios (default: all)' },
-  'open-loop': { type: 'string', help: 'fixed-rate generator: spin (precise, takes the load core) or sleep', default: 'spin' },
   out: { type: 'string', help: 'where the JSON goes', default: 'bench/results/latest.json' },
+  'cpu-prof': { type: 'string', help: 'run every meshlight sidecar under node --cpu-prof, profiles into this directory' },
 } as const;
 
 interface Scenario {
@@ -33,6 +34,12 @@ interface Scenario {
 }
 
 type Mode = 'full' | 'quick' | 'smoke';
+
+/** Requests a target serves before it is measured (see warmUp). */
+const WARM_REQUESTS = 20_000;
+
+/** The peers meshlight is compared against; `npm run bench` installs them (test/setup/packages.mjs bench). */
+const PEERS = ['nginx', 'haproxy'];
 
 function scenarios(mode: Mode): Scenario[] {
   if (mode === 'smoke') {
@@ -53,35 +60,46 @@ function scenarios(mode: Mode): Scenario[] {
   ];
 }
 
-interface Figures {
-  rps: number;
-  p50_ms: number;
-  p90_ms: number;
-  p99_ms: number;
-  p999_ms: number;
-  /** 0 for direct (no proxy), as the JSON's shape has it; the table shows '-'. */
-  cpu_ms_per_1k: number;
-  rss_mb: number;
-  errors: number;
-  loadgen_cpu_pct: number;
-}
-
-async function load(s: Scenario, port: number, wrkScript: string, seconds: number, spin: boolean): Promise<LoadResult> {
+/** Warm-up, then `begin()` and the measured run (wrk's -d is whole seconds). */
+async function load(s: Scenario, port: number, wrkScript: string, begin: () => void): Promise<LoadResult> {
   if (s.kind === 'open-loop') {
-    return runOpenLoop({ origin: `http://127.0.0.1:${port}`, path: s.path, rate: s.rate!, seconds, connections: s.connections, spin });
+    return runOpenLoop({ port, path: s.path, rate: s.rate!, warmup: s.warmup, seconds: s.seconds, connections: s.connections }, LOAD_CORE, begin);
   }
-  // wrk's -d is whole seconds.
-  return runWrk({ url: `http://127.0.0.1:${port}${s.path}`, connections: s.connections, seconds: Math.max(1, Math.round(seconds)), script: wrkScript, core: LOAD_CORE });
+  const wrk = (seconds: number): Promise<LoadResult> =>
+    runWrk({ url: `http://127.0.0.1:${port}${s.path}`, connections: s.connections, seconds: Math.max(1, Math.round(seconds)), script: wrkScript, core: LOAD_CORE });
+  if (s.warmup > 0) await wrk(s.warmup);
+  begin();
+  return wrk(s.seconds);
 }
 
-async function measure(s: Scenario, t: Running, wrkScript: string, spin: boolean): Promise<Figures> {
-  if (s.warmup > 0) await load(s, t.port, wrkScript, s.warmup, spin);
+/**
+ * A fresh target runs `wrk -c64` in 1 s rounds until it has served WARM_REQUESTS and two rounds agree
+ * within 10% (at most `maxSeconds`). V8 optimises a sidecar's hot path after some thousands of requests,
+ * not after a set time: a fixed 1 s warm-up left meshlight-2hop (two sidecars on one core, each request
+ * paying both) in cold code for its whole quick window. Returns the seconds it took.
+ */
+async function warmUp(port: number, wrkScript: string, maxSeconds: number): Promise<number> {
+  let previous = 0;
+  let served = 0;
+  for (let s = 1; s <= maxSeconds; s++) {
+    const { rps, requests } = await runWrk({ url: `http://127.0.0.1:${port}/`, connections: 64, seconds: 1, script: wrkScript, core: LOAD_CORE });
+    served += requests;
+    if (served >= WARM_REQUESTS && Math.abs(rps - previous) <= 0.1 * previous) return s;
+    previous = rps;
+  }
+  return maxSeconds;
+}
+
+async function measure(s: Scenario, t: Running, wrkScript: string): Promise<Figures> {
   const pids = t.pids.length > 0 ? withDescendants(t.pids) : [];
-  const rss = rssSampler(pids);
-  const before = cpuMs(pids);
-  const r = await load(s, t.port, wrkScript, s.seconds, spin);
+  let rss: { stop(): number } | undefined;
+  let before = 0;
+  const r = await load(s, t.port, wrkScript, () => {
+    rss = rssSampler(pids);
+    before = cpuMs(pids);
+  });
   const cpu = cpuMs(pids) - before;
-  const peak = rss.stop();
+  const peak = rss!.stop();
   const round = (n: number, d: number): number => Number(n.toFixed(d));
   return {
     rps: Math.round(r.rps),
@@ -93,6 +111,7 @@ async function measure(s: Scenario, t: Running, wrkScript: string, spin: boolean
     rss_mb: pids.length > 0 ? round(peak, 1) : 0,
     errors: r.errors,
     loadgen_cpu_pct: round(r.loadgen_cpu_pct, 1),
+    ...(r.send_lag_max_ms === undefined ? {} : { loadgen_send_lag_p50_ms: round(r.send_lag_p50_ms!, 3), loadgen_send_lag_max_ms: round(r.send_lag_max_ms, 3) }),
   };
 }
 
@@ -120,17 +139,28 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const mode: Mode = parsed.values['smoke'] === true ? 'smoke' : parsed.values['quick'] === true ? 'quick' : 'full';
-  const openLoop = parsed.values['open-loop'];
-  if (openLoop !== 'spin' && openLoop !== 'sleep') throw new UsageError(`--open-loop must be spin or sleep, got '${String(openLoop)}'`);
-  const spin = openLoop === 'spin';
   for (const tool of ['wrk', 'taskset']) {
     if (!have(tool)) {
-      process.stderr.write(`bench: needs ${tool}: apt-get install -y ${tool === 'wrk' ? 'wrk' : 'util-linux'}\n`);
+      process.stderr.write(`bench: needs ${tool}: apt-get install -y ${tool === 'wrk' ? 'wrk' : 'util-linux'} (npm run bench installs it as root)\n`);
       return 1;
     }
   }
   const nginx = have('nginx');
-  if (!nginx) process.stderr.write('bench: nginx is not installed: apt-get install -y nginx (upstream: the raw Node server; the nginx row is skipped)\n');
+  const missingPeers = PEERS.filter((p) => !have(p));
+  const peerWarning =
+    missingPeers.length === 0
+      ? undefined
+      : `!!! ${missingPeers.join(' and ')} missing: no ${missingPeers.join(' or ')} row` +
+        (nginx ? '' : ', the upstream is the raw Node fallback, and no goal is measured') +
+        `. Install: sudo apt-get install -y --no-install-recommends ${missingPeers.join(' ')} (npm run bench does it when run as root)`;
+  if (peerWarning !== undefined) {
+    process.stderr.write(`bench: ${peerWarning}\n`);
+    // CI measures nothing without its peers: a run there must not pass on the fallback.
+    if (process.env['CI'] === 'true') {
+      process.stderr.write('bench: CI=true: refusing to run without every peer\n');
+      return 1;
+    }
+  }
   // This process runs the open-loop generator and the OTLP sink: on the load core, beside wrk and the upstream.
   execFileSync('taskset', ['-pc', LOAD_CORE, String(process.pid)], { stdio: 'ignore' });
 
@@ -162,7 +192,9 @@ async function main(argv: string[]): Promise<number> {
   const sink = await startSink();
   const upstream = await startUpstream(dir, nginx);
   const wrkScript = writeWrkScript(dir);
-  const env: Env = { dir, upstreamPort: upstream.port, sinkPort: sink.port };
+  const profileDir = parsed.values['cpu-prof'];
+  const nodeArgs = typeof profileDir === 'string' ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [];
+  const env: Env = { dir, upstreamPort: upstream.port, sinkPort: sink.port, nodeArgs };
   try {
     for (const target of allTargets) {
       if (target.skip !== undefined) {
@@ -172,9 +204,10 @@ async function main(argv: string[]): Promise<number> {
       process.stderr.write(`bench: ${target.name}:`);
       const running = await target.start(env);
       try {
+        if (mode !== 'smoke') process.stderr.write(` warm-up ${await warmUp(running.port, wrkScript, mode === 'quick' ? 15 : 30)} s,`);
         for (const [i, s] of allScenarios.entries()) {
           process.stderr.write(` ${s.name}`);
-          results[i]!.targets[target.name] = await measure(s, running, wrkScript, spin);
+          results[i]!.targets[target.name] = await measure(s, running, wrkScript);
         }
       } finally {
         await running.stop();
@@ -190,9 +223,18 @@ async function main(argv: string[]): Promise<number> {
   process.stdout.write(table(results));
   process.stdout.write(`\n${mode} run, ${seconds.toFixed(0)} s; upstream ${nginx ? 'nginx return 200' : 'raw Node server'}; OTLP batches received by the sink: ${sink.received()}\n`);
 
+  const skipped = new Map(allTargets.filter((t) => t.skip !== undefined).map((t) => [t.name, t.skip!]));
+  const unmeasured = mode === 'smoke' ? 'a smoke run measures nothing' : nginx ? undefined : 'the upstream is the raw Node fallback, not nginx';
+  const goals = evaluateGoals(new Map(results.map((r) => [r.name, r.targets])), skipped, unmeasured);
+  process.stdout.write(`\nGoals (issue 10), read within this run:\n\n${goalsTable(goals)}`);
+  if (peerWarning !== undefined) process.stdout.write(`\n${peerWarning}\n`);
+
   const json = {
     date: new Date().toISOString(),
     mode,
+    upstream: nginx ? 'nginx' : 'raw-node',
+    missing_peers: missingPeers,
+    goals,
     scenarios: results.map((r) => ({ name: r.name, ...r.meta, targets: r.targets })),
   };
   const out = parsed.values['out'] as string;

@@ -1,8 +1,8 @@
 // What the bench measures, each started and stopped by the bench on loopback: the upstream, the OTLP sink,
-// and the targets (direct, meshlight, meshlight-c2, meshlight-2hop, nginx, http-proxy, haproxy, and the
-// optional telemetry variants meshlight-metrics-only and meshlight-traced-all, and node-floor).
+// and the targets (direct, meshlight, meshlight-c2, meshlight-2hop, nginx, http-proxy, node-l4, haproxy, and
+// the optional telemetry variants meshlight-metrics-only and meshlight-traced-all, and node-floor).
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, writeFileSync, openSync, closeSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync, openSync, closeSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { join } from 'node:path';
@@ -17,13 +17,17 @@ export const BOTH_CORES = '0,1';
 const MAIN = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const HERE = fileURLToPath(new URL('.', import.meta.url));
 
-export function have(tool: string): boolean {
+/** Where `tool` is: on PATH, or in the sbin directories that a user's PATH lacks (nginx, haproxy). */
+export function toolPath(tool: string): string | undefined {
   try {
-    execFileSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' });
-    return true;
+    return execFileSync('sh', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).trim();
   } catch {
-    return false;
+    return ['/usr/sbin', '/sbin'].map((d) => join(d, tool)).find((p) => existsSync(p));
   }
+}
+
+export function have(tool: string): boolean {
+  return toolPath(tool) !== undefined;
 }
 
 export async function freePort(): Promise<number> {
@@ -94,6 +98,8 @@ export interface Env {
   dir: string;
   upstreamPort: number;
   sinkPort: number;
+  /** Node flags for every meshlight sidecar (`--cpu-prof`). */
+  nodeArgs: readonly string[];
 }
 
 const BODY = 'x'.repeat(100);
@@ -132,7 +138,7 @@ export async function startUpstream(dir: string, useNginx: boolean): Promise<Run
   }
 `),
     );
-    child = start('upstream nginx', 'taskset', ['-c', LOAD_CORE, 'nginx', '-p', wd, '-c', join(wd, 'nginx.conf')], join(wd, 'out.log'));
+    child = start('upstream nginx', 'taskset', ['-c', LOAD_CORE, toolPath('nginx')!, '-p', wd, '-c', join(wd, 'nginx.conf')], join(wd, 'out.log'));
   } else {
     child = start('upstream', 'taskset', ['-c', LOAD_CORE, process.execPath, join(HERE, 'raw-upstream.js'), String(port)], join(wd, 'out.log'));
   }
@@ -203,7 +209,7 @@ async function sidecar(env: Env, name: string, endpointPort: number, setup: Side
     name,
     'taskset',
     [
-      '-c', setup.cores ?? PROXY_CORE, process.execPath, MAIN, 'proxy',
+      '-c', setup.cores ?? PROXY_CORE, process.execPath, ...env.nodeArgs, MAIN, 'proxy',
       '--config', join(wd, 'config'),
       '--outbound-port', String(outbound),
       '--inbound-port', String(inbound),
@@ -295,17 +301,19 @@ export function targets(nginxInstalled: boolean): TargetDef[] {
   }
 `),
         );
-        const child = start('nginx', 'taskset', ['-c', PROXY_CORE, 'nginx', '-p', wd, '-c', join(wd, 'nginx.conf')], join(wd, 'out.log'));
+        const child = start('nginx', 'taskset', ['-c', PROXY_CORE, toolPath('nginx')!, '-p', wd, '-c', join(wd, 'nginx.conf')], join(wd, 'out.log'));
         await ready(`http://127.0.0.1:${port}/`, child);
         return { port, pids: withDescendants([child.pid!]), stop: () => stop(child) };
       },
     },
     { name: 'http-proxy', start: (env) => nodeServer(env, 'http-proxy', 'http-proxy-server.js') },
+    // Node's own limit for moving bytes: net sockets piped both ways, no HTTP.
+    { name: 'node-l4', start: (env) => nodeServer(env, 'node-l4', 'node-l4-server.js') },
     // The floor under meshlight: node:http + undici and nothing else (run when named, and by --smoke).
     { name: 'node-floor', optional: true, start: (env) => nodeServer(env, 'node-floor', 'node-floor-server.js') },
     {
       name: 'haproxy',
-      ...(haproxyInstalled ? {} : { skip: 'haproxy is not installed (optional): apt-get install -y haproxy' }),
+      ...(haproxyInstalled ? {} : { skip: 'haproxy is not installed: apt-get install -y haproxy' }),
       start: async (env) => {
         const wd = join(env.dir, 'haproxy');
         mkdirSync(wd, { recursive: true });
@@ -327,7 +335,7 @@ backend b
   server u 127.0.0.1:${env.upstreamPort}
 `,
         );
-        const child = start('haproxy', 'taskset', ['-c', PROXY_CORE, 'haproxy', '-db', '-f', join(wd, 'haproxy.cfg')], join(wd, 'out.log'));
+        const child = start('haproxy', 'taskset', ['-c', PROXY_CORE, toolPath('haproxy')!, '-db', '-f', join(wd, 'haproxy.cfg')], join(wd, 'out.log'));
         await ready(`http://127.0.0.1:${port}/`, child);
         return { port, pids: withDescendants([child.pid!]), stop: () => stop(child) };
       },

@@ -9,6 +9,8 @@ import { handleGraphRequest } from '../control-plane/src/graph/api.js';
 import { PrometheusGraph } from '../control-plane/src/graph/prometheus.js';
 import type { GraphSource } from '../control-plane/src/graph/types.js';
 import { TelemetryWindow } from '../control-plane/src/graph/window.js';
+import { parseConfig } from '../src/config/load.js';
+import type { Snapshot } from '../src/config/types.js';
 import { DURATION_BUCKETS } from '../src/telemetry/mesh-metrics.js';
 import { freePort } from './helpers/net.js';
 
@@ -23,10 +25,18 @@ function report(edges: Edge[]): TelemetryReport {
   return { node: null, timestamp_ms: Date.now(), period_ms: 5_000, bucket_bounds: DURATION_BUCKETS, edges };
 }
 
-async function serve(source: GraphSource): Promise<{ server: Server; base: string }> {
+function snapshotOf(yaml: string): Snapshot {
+  const parsed = parseConfig([{ file: 'mesh.yaml', text: yaml }], { defaultNamespace: 'default' });
+  if (!parsed.ok) throw new Error(JSON.stringify(parsed.errors));
+  return parsed.snapshot;
+}
+
+const NOTHING_DECLARED = snapshotOf('');
+
+async function serve(source: GraphSource, snapshot = NOTHING_DECLARED): Promise<{ server: Server; base: string }> {
   const server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
-    if (!handleGraphRequest(req, res, url, source)) res.writeHead(404).end('not a graph path');
+    if (!handleGraphRequest(req, res, url, source, snapshot)) res.writeHead(404).end('not a graph path');
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return { server, base: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
@@ -125,5 +135,85 @@ describe('the graph endpoints on a real server, fed with sidecar reports', () =>
     } finally {
       await new Promise((r) => dead.server.close(r));
     }
+  });
+});
+
+describe('expected against observed: the callers each service declares laid over the calls seen', () => {
+  const window = new TelemetryWindow();
+  let served: { server: Server; base: string };
+  const service = (name: string, callers: string): string =>
+    `apiVersion: meshlight.dev/v1alpha1\nkind: MeshService\nmetadata: {name: ${name}}\nspec:\n  endpoints: [{address: 127.0.0.1:1}]\n${callers}`;
+
+  beforeAll(async () => {
+    // orders expects frontend; payments expects orders and refunds (which sent nothing); frontend declares nothing.
+    const snapshot = snapshotOf([
+      service('frontend', ''), service('orders', '  callers: [frontend]\n'), service('payments', '  callers: [orders, refunds.billing]\n'),
+    ].join('---\n'));
+    window.ingest(report([
+      edge('unknown', 'frontend.default', 10, 0, { 0.005: 10 }),
+      edge('frontend.default', 'orders.default', 10, 0, { 0.005: 10 }),
+      edge('orders.default', 'payments.default', 5, 0, { 0.005: 5 }),
+      edge('frontend.default', 'payments.default', 2, 1, { 0.005: 2 }),
+    ]));
+    served = await serve(window, snapshot);
+  });
+
+  afterAll(async () => {
+    await new Promise((r) => served.server.close(r));
+  });
+
+  it('flags an edge the callee does not declare, and adds a declared edge without traffic', async () => {
+    const { body } = await get(served.base, '/api/v1/graph');
+    const byId = new Map(body.edges.map((e: { id: string }) => [e.id, e]));
+    expect(byId.get('frontend.default->orders.default')).toMatchObject({ declared: true, unexpected: false, requests: 10 });
+    expect(byId.get('frontend.default->payments.default')).toMatchObject({ declared: false, unexpected: true, requests: 2 });
+    expect(byId.get('unknown->frontend.default')).toMatchObject({ declared: false, unexpected: false });
+    expect(byId.get('refunds.billing->payments.default')).toMatchObject({ declared: true, unexpected: false, requests: 0, rps: 0, protocol: 'http' });
+    expect(body.nodes.find((n: { id: string }) => n.id === 'refunds.billing')).toMatchObject({ service: 'refunds', namespace: 'billing', requests: 0 });
+  });
+
+  it('gives the Node Graph API the same flags, unexpected edges red and idle declared ones dashed', async () => {
+    const { body } = await get(served.base, '/api/graph/data');
+    const byId = new Map(body.edges.map((e: { id: string }) => [e.id, e]));
+    expect(byId.get('frontend.default->payments.default')).toMatchObject({ detail__unexpected: 'yes', detail__declared: 'no', color: 'red', strokeDasharray: '' });
+    expect(byId.get('refunds.billing->payments.default')).toMatchObject({ detail__unexpected: 'no', detail__declared: 'yes', strokeDasharray: '6 4' });
+    expect(byId.get('frontend.default->orders.default')).toMatchObject({ detail__declared: 'yes', color: 'gray', strokeDasharray: '' });
+  });
+});
+
+describe('the graph history the dashboard charts draw', () => {
+  const window = new TelemetryWindow();
+  let served: { server: Server; base: string };
+
+  beforeAll(async () => {
+    const now = Date.now();
+    window.ingest(report([edge('a.default', 'b.default', 30, 3, { 0.005: 30 })]), now - 100_000);
+    window.ingest(report([edge('a.default', 'b.default', 60, 0, { 0.01: 60 })]), now - 5_000);
+    served = await serve(window);
+  });
+
+  afterAll(async () => {
+    await new Promise((r) => served.server.close(r));
+  });
+
+  it('gives one point per step, each the rate, error rate and p99 of that step', async () => {
+    const { status, body } = await get(served.base, '/api/v1/graph/history?window=5m&step=30s');
+    expect(status).toBe(200);
+    expect(body).toMatchObject({ window: '300s', step: '30s' });
+    expect(body.at).toHaveLength(10);
+    const points = body.series['a.default->b.default'];
+    expect(points).toHaveLength(10);
+    // The step ending 90 s ago holds the calls of 100 s ago; the last step the recent ones; the rest none.
+    expect(points[6]).toMatchObject({ rps: 1, errorRate: 0.1 });
+    expect(points[9]).toMatchObject({ rps: 2, errorRate: 0 });
+    expect(points[9].p99).toBeGreaterThan(5);
+    expect(points.filter((_: unknown, i: number) => i !== 6 && i !== 9).every((p: { rps: number }) => p.rps === 0)).toBe(true);
+    expect(body.series['b.default'][9]).toMatchObject({ rps: 2 });
+  });
+
+  it('refuses a history it cannot draw, saying why', async () => {
+    expect((await get(served.base, '/api/v1/graph/history?window=15m&step=5s')).body.error).toMatch(/more than 60 points/);
+    expect((await get(served.base, '/api/v1/graph/history?window=1m&step=5m')).body.error).toMatch(/step 300s is longer than the window 60s/);
+    expect((await get(served.base, '/api/v1/graph/history?step=soon')).body.error).toMatch(/^step: "soon" is not a duration/);
   });
 });

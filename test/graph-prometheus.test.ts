@@ -32,6 +32,7 @@ describe('the call graph from a real Prometheus scraping three sidecars', () => 
   const proxies: ProxyProcess[] = [];
   let prom: PrometheusProcess | undefined;
   let graph: Graph;
+  let beforePrometheus = 0;
 
   beforeAll(async () => {
     const app = async (name: string): Promise<Upstream> => {
@@ -64,6 +65,7 @@ describe('the call graph from a real Prometheus scraping three sidecars', () => 
     };
     // Every series exists before the first scrape, so what follows is all counted by increase().
     await traffic(2, 1, 1, 1);
+    beforePrometheus = Date.now();
     prom = await startPrometheus(proxies.map((p) => p.admin));
     await prom.scrapedOnce();
     await traffic(FRONTEND_CALLS, FRONTEND_FAILS, EXTERNAL_CALLS, PAYMENT_CALLS);
@@ -88,6 +90,12 @@ describe('the call graph from a real Prometheus scraping three sidecars', () => 
 
   const edge = (id: string) => graph.edges.find((e) => e.id === id);
   const node = (id: string) => graph.nodes.find((n) => n.id === id);
+
+  it('answers for a past moment too (the dashboard\'s history): before the first scrape there were no calls', async () => {
+    const past = await new PrometheusGraph(prom!.url).graph(WINDOW_MS, beforePrometheus);
+    expect(past.edges).toEqual([]);
+    expect(Date.parse(past.generatedAt)).toBe(beforePrometheus);
+  });
 
   it('has one edge per caller->callee pair and a node per service', () => {
     expect(graph.window).toBe('60s');

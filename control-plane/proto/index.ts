@@ -60,9 +60,50 @@ export interface TelemetryReport {
   edges: Edge[];
 }
 
+export interface TapRequest {
+  service: string;
+  path_prefix: string;
+  method: string;
+  max: number;
+}
+
+export interface TapCommand {
+  tap_id: string;
+  request: TapRequest | null;
+  stop: boolean;
+}
+
+export interface TapEvent {
+  direction: string;
+  method: string;
+  authority: string;
+  path: string;
+  status: number;
+  latency_ms: number;
+  flags: string;
+  trace_id: string;
+  request_id: string;
+  start_ms: number;
+  source: string;
+  destination: string;
+  route: string;
+  node: string;
+  dropped: number;
+  notice: string;
+}
+
+export interface TapBatch {
+  node: Node | null;
+  tap_id: string;
+  events: TapEvent[];
+  dropped: number;
+}
+
 export type MeshControlClient = grpc.Client & {
   StreamConfig(metadata?: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientDuplexStream<ConfigRequest, ConfigResponse>;
   Report(report: TelemetryReport, metadata: grpc.Metadata, options: grpc.CallOptions, cb: (err: grpc.ServiceError | null) => void): grpc.ClientUnaryCall;
+  TapChannel(metadata?: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientDuplexStream<TapBatch, TapCommand>;
+  Tap(request: TapRequest, options?: grpc.CallOptions): grpc.ClientReadableStream<TapEvent>;
 };
 
 export interface MeshControlService {

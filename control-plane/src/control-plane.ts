@@ -3,7 +3,7 @@
 import * as grpc from '@grpc/grpc-js';
 import type { Server } from 'node:http';
 import { quote, type Logger } from '../../src/diagnostics.js';
-import { meshControl, type ConfigRequest, type ConfigResponse, type TelemetryReport } from '../proto/index.js';
+import { meshControl, type ConfigRequest, type ConfigResponse, type TapBatch, type TapCommand, type TapEvent, type TapRequest, type TelemetryReport } from '../proto/index.js';
 import type { Authenticator } from './auth.js';
 import { ConfigStore } from './config-store.js';
 import { createApiServer, type GraphHandler } from './http-api.js';
@@ -12,6 +12,8 @@ import { SidecarStream, type SidecarStatus } from './push.js';
 import { listen } from '../../src/proxy/listeners/listen.js';
 import { withSharedResourceEncoding } from './response-encoding.js';
 import { checkReport, claimedService, nodeProblem } from './sidecar-input.js';
+import { TapBroker } from './tap-broker.js';
+import { checkTapRequest } from './tap-http.js';
 
 /** Open config streams at most (a bench of 2,000 sidecars fits five times); past it a new one is refused. */
 export const MAX_STREAMS = 10_000;
@@ -52,10 +54,14 @@ export class ControlPlane {
     'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
   });
   private httpServer: Server | undefined;
+  private readonly tap: TapBroker;
 
   constructor(private readonly opts: ControlPlaneOptions) {
     this.store = new ConfigStore(opts.configPath, opts.log, () => this.pushAll());
-    this.metrics = new ControlPlaneMetrics({ connectedSidecars: () => this.streams.size, configRejected: () => this.store.rejected.length > 0 });
+    this.metrics = new ControlPlaneMetrics({
+      connectedSidecars: () => this.streams.size, configRejected: () => this.store.rejected.length > 0, activeTaps: () => this.tap.size,
+    });
+    this.tap = new TapBroker(opts.log, this.metrics);
   }
 
   async start(): Promise<void> {
@@ -75,12 +81,14 @@ export class ControlPlane {
           },
         );
       },
+      TapChannel: (call: grpc.ServerDuplexStream<TapBatch, TapCommand>) => this.openTapChannel(call),
+      Tap: (call: grpc.ServerWritableStream<TapRequest, TapEvent>) => this.openTap(call),
     });
     await new Promise<void>((resolve, reject) => {
       this.grpcServer.bindAsync(`${opts.bindAddress}:${opts.grpcPort}`, grpc.ServerCredentials.createInsecure(), (err) =>
         err === null ? resolve() : reject(new Error(`cannot open the gRPC port ${opts.bindAddress}:${opts.grpcPort}: ${err.message}`)));
     });
-    this.httpServer = createApiServer({ store: this.store, metrics: this.metrics, sidecars: () => this.sidecars(), graph: opts.graph, log: opts.log });
+    this.httpServer = createApiServer({ store: this.store, metrics: this.metrics, sidecars: () => this.sidecars(), graph: opts.graph, tap: this.tap, log: opts.log });
     await listen(this.httpServer, opts.httpPort, opts.bindAddress, 'HTTP');
     opts.log.info(`listening: gRPC ${opts.bindAddress}:${opts.grpcPort}, HTTP ${opts.bindAddress}:${opts.httpPort}`);
     if (!opts.auth.required) opts.log.warn(`no --token-file: any client that reaches ${opts.bindAddress}:${opts.grpcPort} gets config and is believed about which sidecar it is`);
@@ -142,6 +150,34 @@ export class ControlPlane {
     });
   }
 
+  /** A sidecar's tap channel, taken once its token is checked as its config stream's is. */
+  private openTapChannel(call: grpc.ServerDuplexStream<TapBatch, TapCommand>): void {
+    void this.opts.auth.authenticate(call.metadata).then((proof) => {
+      if (call.cancelled || call.destroyed) return;
+      if (!proof.ok) {
+        this.metrics.refused.inc({ status: grpc.status[grpc.status.UNAUTHENTICATED] });
+        call.emit('error', { code: grpc.status.UNAUTHENTICATED, details: proof.why });
+        return;
+      }
+      this.tap.openChannel(call, proof.service);
+    });
+  }
+
+  /**
+   * `meshlight tap`: a known service's requests until its max, or until the caller cancels. Like the HTTP
+   * API (and /api/v1/tap), it asks for no token: bind the ports to a trusted network.
+   */
+  private openTap(call: grpc.ServerWritableStream<TapRequest, TapEvent>): void {
+    const problem = checkTapRequest(call.request, this.store.views.snapshot);
+    if (problem !== undefined) {
+      call.emit('error', { code: grpc.status.INVALID_ARGUMENT, details: problem });
+      return;
+    }
+    const id = this.tap.watch(call.request, { ready: () => !call.writableNeedDrain, send: (e) => call.write(e), end: () => call.end() });
+    call.on('cancelled', () => this.tap.unwatch(id));
+    call.on('close', () => this.tap.unwatch(id));
+  }
+
   /** Undefined when the report was taken (its edges checked one by one); else why it was refused as a whole. */
   private async onReport(call: grpc.ServerUnaryCall<TelemetryReport, object>): Promise<Partial<grpc.StatusObject> | undefined> {
     const proof = await this.opts.auth.authenticate(call.metadata);
@@ -182,6 +218,7 @@ export class ControlPlane {
 
   async stop(): Promise<void> {
     this.store.close();
+    this.tap.close();
     this.httpServer?.closeAllConnections();
     this.httpServer?.close();
     this.grpcServer.forceShutdown();

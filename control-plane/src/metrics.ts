@@ -6,6 +6,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 export interface ControlPlaneState {
   connectedSidecars(): number;
   configRejected(): boolean;
+  activeTaps(): number;
 }
 
 export class ControlPlaneMetrics {
@@ -27,6 +28,10 @@ export class ControlPlaneMetrics {
     labelNames: ['status'] as const,
     registers: [this.registry],
   });
+  readonly tapRequests = new Counter({ name: 'meshlight_cp_tap_requests_total', help: 'Tapped requests delivered to readers (meshlight tap, the dashboard).', registers: [this.registry] });
+  readonly tapDropped = new Counter({
+    name: 'meshlight_cp_tap_dropped_total', help: 'Tapped requests dropped because a sidecar\'s tap buffer or a reader was full.', registers: [this.registry],
+  });
   readonly reportEdgesRejected = new Counter({
     name: 'meshlight_cp_report_edges_rejected_total',
     help: 'Edges of telemetry reports not taken: not the sender\'s own calls (not_reporter), to a service not in the mesh (unknown_service), impossible counts (bad_count), an unknown protocol (bad_protocol), a repeat in one report (duplicate), past the per-report cap (too_many).',
@@ -43,6 +48,10 @@ export class ControlPlaneMetrics {
     new Gauge({
       name: 'meshlight_cp_config_rejected', help: '1 while the newest config on disk is invalid and the last good one is served.', registers: [this.registry],
       collect() { this.set(state.configRejected() ? 1 : 0); },
+    });
+    new Gauge({
+      name: 'meshlight_cp_taps', help: 'Taps being read (meshlight tap, the dashboard).', registers: [this.registry],
+      collect() { this.set(state.activeTaps()); },
     });
   }
 }

@@ -67,6 +67,13 @@ export function portFlag(parsed: Parsed, name: string): number | undefined {
   return n;
 }
 
+/** A `HOST:PORT` flag (IPv6 as `[::1]:15010`), or undefined when absent. */
+export function hostPortFlag(parsed: Parsed, name: string): string | undefined {
+  const v = stringFlag(parsed, name);
+  if (v !== undefined && !/^(\[[0-9a-fA-F:.]+\]|[^:\s/]+):\d{1,5}$/.test(v)) throw new UsageError(`--${name} must be HOST:PORT, e.g. 127.0.0.1:15010, got '${v}'`);
+  return v;
+}
+
 export function positiveIntFlag(parsed: Parsed, name: string): number | undefined {
   const v = stringFlag(parsed, name);
   if (v === undefined) return undefined;

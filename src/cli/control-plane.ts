@@ -47,7 +47,7 @@ export async function run(argv: string[]): Promise<number> {
     log,
     auth,
     ingest: window === undefined ? () => undefined : (report) => window.ingest(report),
-    graph: (req, res, url) => handleGraphRequest(req, res, url, source),
+    graph: (req, res, url, snapshot) => handleGraphRequest(req, res, url, source, snapshot),
   });
   if (!(await startOrExplain(cp, log))) return 1;
   log.info(`graph from ${prometheusUrl === undefined ? "the sidecars' reports" : `Prometheus at ${prometheusUrl}`}`);

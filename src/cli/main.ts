@@ -7,6 +7,7 @@ import { UsageError } from './args.js';
 const commands: Record<string, { summary: string; load: () => Promise<{ run(argv: string[]): Promise<number> }> }> = {
   proxy: { summary: 'run one sidecar proxy', load: () => import('./proxy.js') },
   'control-plane': { summary: 'push config to the sidecars, gather their telemetry, serve the call graph', load: () => import('./control-plane.js') },
+  tap: { summary: 'stream the live requests of a service from its sidecars (through the control plane)', load: () => import('./tap.js') },
   validate: { summary: 'check route YAML files or directories', load: () => import('./validate.js') },
   demo: { summary: 'run the demo mesh (what `npm start` runs)', load: () => import('./demo.js') },
 };

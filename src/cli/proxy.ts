@@ -6,7 +6,7 @@ import { createLogger, LOG_LEVELS, type LogLevel } from '../diagnostics.js';
 import { Sidecar, type SidecarOptions } from '../proxy/sidecar.js';
 import { runPrimary, serveWorker } from '../proxy/workers.js';
 import { startOrExplain, untilStopSignal } from './serve.js';
-import { durationFlag, helpText, parseFlags, portFlag, positiveIntFlag, stringFlag, UsageError, type FlagSpecs } from './args.js';
+import { durationFlag, hostPortFlag, helpText, parseFlags, portFlag, positiveIntFlag, stringFlag, UsageError, type FlagSpecs } from './args.js';
 
 const FLAGS: FlagSpecs = {
   config: { type: 'string', help: 'route YAML: a file or a directory (watched; valid changes apply live); with --control-plane, served until its first push' },
@@ -39,11 +39,8 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   }
   const configPath = stringFlag(parsed, 'config');
-  const controlPlane = stringFlag(parsed, 'control-plane');
+  const controlPlane = hostPortFlag(parsed, 'control-plane');
   if (configPath === undefined && controlPlane === undefined) throw new UsageError('--config FILE|DIR or --control-plane HOST:PORT is required');
-  if (controlPlane !== undefined && !/^(\[[0-9a-fA-F:.]+\]|[^:\s/]+):\d{1,5}$/.test(controlPlane)) {
-    throw new UsageError(`--control-plane must be HOST:PORT, e.g. 127.0.0.1:15010, got '${controlPlane}'`);
-  }
   const tokenFile = stringFlag(parsed, 'token-file');
   if (tokenFile !== undefined) await tokenFlag(tokenFile, controlPlane);
   const level = stringFlag(parsed, 'log-level')!;

@@ -50,6 +50,29 @@ describe('config: valid input becomes a frozen snapshot', () => {
     expect(Object.isFrozen(orders) && Object.isFrozen(orders.endpoints)).toBe(true);
   });
 
+  it('reads the callers a service declares, in its namespace unless named, and none when absent', () => {
+    const s = ok(`apiVersion: meshlight.dev/v1alpha1
+kind: MeshService
+metadata: {name: payments, namespace: shop}
+spec:
+  callers: [orders, refunds.billing, unknown, orders]
+`, SERVICES);
+    expect(s.services.get('payments.shop')!.callers).toEqual(['orders.shop', 'refunds.billing', 'unknown']);
+    expect(s.services.get('orders.default')!.callers).toBeUndefined();
+  });
+
+  it('refuses a caller that is not a service name, at its position', () => {
+    expect(problems(`apiVersion: meshlight.dev/v1alpha1
+kind: MeshService
+metadata: {name: payments}
+spec:
+  callers: [Orders, 3]
+`)).toEqual([
+      'f0.yaml:5:13: spec.callers[0]: "Orders" is not a service name (name or name.namespace, lower-case DNS labels)',
+      'f0.yaml:5:21: spec.callers[1]: expected a string, got number 3',
+    ]);
+  });
+
   it('fills HTTPRoute defaults: PathPrefix /, weight 1, rule names, 0s = no timeout, redirect 302', () => {
     const s = ok(SERVICES, route(`  rules:
   - backendRefs: [{name: orders}]
@@ -120,7 +143,7 @@ metadata: {name: x}
 spec: {}
 `)).toEqual([
       'f0.yaml:5:9: spec.port: expected a number, got string "80"',
-      'f0.yaml:6:3: spec.protocl: unknown field (expected one of: port, protocol, endpoints)',
+      'f0.yaml:6:3: spec.protocl: unknown field (expected one of: port, protocol, endpoints, callers)',
       'f0.yaml:7:25: spec.endpoints[0].address: "nohost" is not HOST:PORT (IPv6 as [::1]:8080, port 1-65535)',
       'f0.yaml:10:7: unknown kind "ConfigMap" (expected one of: MeshService, HTTPRoute, Telemetry)',
     ]);

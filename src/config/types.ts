@@ -21,6 +21,11 @@ export interface MeshService {
   readonly port: number;
   readonly protocol: Protocol;
   readonly endpoints: readonly Endpoint[];
+  /**
+   * Keys of the services expected to call this one (`unknown`: clients without a sidecar); undefined
+   * when the service declares none. Only the graph reads it: it marks other callers unexpected.
+   */
+  readonly callers: readonly ServiceKey[] | undefined;
 }
 
 export type PathMatchType = 'Exact' | 'PathPrefix' | 'RegularExpression';

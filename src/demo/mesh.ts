@@ -36,6 +36,8 @@ function banner(logDir: string, configDir: string): string {
   const cp = `http://127.0.0.1:${DEMO_CONTROL_PLANE.http}`;
   tryRows.push(
     [`curl -s '${cp}/api/v1/graph?window=60s'`, 'the call graph: who calls whom, rps, error rate, p50/p95/p99'],
+    [`curl -si -H 'Host: payments' -X POST http://127.0.0.1:${frontend.outbound}/charge`, 'a call no MeshService declares: flagged unexpected'],
+    [`npx meshlight tap orders --control-plane 127.0.0.1:${DEMO_CONTROL_PLANE.grpc} --max 10`, "orders' live requests, from its sidecars"],
     [`curl -s ${cp}/api/v1/sidecars`, 'every sidecar, its config version, last ACK / NACK'],
     [`curl -s ${cp}/api/graph/data`, 'the graph for Grafana (Node Graph API data source at ' + cp + ')'],
     [`curl -s ${cp}/metrics | grep meshlight_cp_`, 'the control plane: pushes, ACKs, push-to-ACK latency'],
@@ -44,6 +46,8 @@ function banner(logDir: string, configDir: string): string {
   const tries = tryRows.map(([c, why]) => `  ${c.padEnd(width)}  # ${why}`);
   return `meshlight demo: frontend -> orders (v1 90% / v2 10%) -> inventory, payments; each app behind its own sidecar,
 every sidecar configured by the control plane (gRPC :${DEMO_CONTROL_PLANE.grpc}, HTTP ${cp})
+
+Dashboard: ${cp}/   (the live service graph; click a service for its panel and live requests)
 
 ${rows.join('\n')}
 

@@ -8,6 +8,8 @@ import type { ConfigIssue, Snapshot } from '../config/types.js';
 import type { Logger } from '../diagnostics.js';
 import { meshControl, PUSH_NAMESPACE, type ConfigRequest, type ConfigResponse, type MeshControlClient, type Node } from '../../control-plane/proto/index.js';
 import type { Reporter } from './reporter.js';
+import { TAP } from '../proxy/tap.js';
+import { TapChannel } from './tap-channel.js';
 
 const BACKOFF_BASE_MS = 250;
 const BACKOFF_CAP_MS = 5_000;
@@ -52,6 +54,7 @@ export class MeshClient {
   /** Why the last attempt failed, so a refusal repeated at every retry is logged once. */
   private lastRefusal = '';
   connected = false;
+  private readonly tap: TapChannel;
   private firstApplied!: () => void;
   /** Resolves once a config from the control plane is in force. */
   readonly ready = new Promise<void>((res) => (this.firstApplied = res));
@@ -63,6 +66,7 @@ export class MeshClient {
       'grpc.initial_reconnect_backoff_ms': BACKOFF_BASE_MS,
       'grpc.max_reconnect_backoff_ms': BACKOFF_CAP_MS,
     });
+    this.tap = new TapChannel(this.client, opts.node, TAP, opts.log);
   }
 
   start(): void {
@@ -92,6 +96,7 @@ export class MeshClient {
     call.on('error', (err: grpc.ServiceError) => this.lost(call, err.details || err.message));
     call.on('end', () => this.lost(call, 'stream closed by the control plane'));
     this.send({ version_info: this.version, response_nonce: '', error_detail: null });
+    this.tap.open(metadata);
   }
 
   private send(req: Pick<ConfigRequest, 'version_info' | 'response_nonce' | 'error_detail'>): void {
@@ -106,6 +111,7 @@ export class MeshClient {
     else if (why !== this.lastRefusal && /token/.test(why)) this.opts.log.warn(`control plane ${this.opts.address} refused this sidecar: ${why}`);
     this.lastRefusal = why;
     this.connected = false;
+    this.tap.close();
     this.retry(why);
   }
 
@@ -210,6 +216,7 @@ export class MeshClient {
     clearTimeout(this.reconnectTimer);
     clearInterval(this.reportTimer);
     this.releaseWaiters();
+    this.tap.close();
     this.call?.cancel();
     this.client.close();
   }

@@ -25,6 +25,7 @@ import { formatAccessLog, type AccessLogContext, type LoggedRequest } from '../t
 import { endHop, IncomingTraceHeaders, type FinishedHop, type TracedRequest } from '../telemetry/trace-hop.js';
 import type { Cluster } from './upstream/cluster.js';
 import type { EndpointState } from './upstream/endpoint.js';
+import { TAP } from './tap.js';
 
 /** What the exchange needs from the listener that accepted it. */
 export interface TrafficState {
@@ -105,7 +106,8 @@ export class Exchange implements RequestStream, ResponseStream, LoggedRequest, T
   private up: UpstreamConnection | undefined = undefined;
   private upstreamHead = '';
   private holding = false;
-  private corked = false;
+  /** A response head held back for the body bytes arriving in the same turn, so both leave in one write. */
+  private heldHead: string | undefined = undefined;
   private timer: NodeJS.Timeout | undefined = undefined;
 
   constructor(
@@ -281,6 +283,11 @@ export class Exchange implements RequestStream, ResponseStream, LoggedRequest, T
   }
 
   fail(err: ProxyError): void {
+    if (this.heldHead !== undefined) {
+      // The upstream's head was read but not yet sent: the client can still get a clean error answer.
+      this.heldHead = undefined;
+      this.state = PENDING;
+    }
     if (this.state === STREAMING) {
       // Headers are out: all we can do is cut the response short, as Envoy does.
       this.abortUpstream();
@@ -387,7 +394,7 @@ export class Exchange implements RequestStream, ResponseStream, LoggedRequest, T
       if (HOP_BY_HOP.has(name) || (status === 204 && name === 'content-length')) continue;
       headers.push(name, raw[i + 1]!);
     }
-    if (head.connection !== '') removeConnectionNamed(headers, head.connection);
+    if (head.connection !== '' && head.connection !== 'keep-alive' && head.connection !== 'close') removeConnectionNamed(headers, head.connection);
     this.chain.runResponse(this, headers);
     let framing = '';
     if (head.framing === Framing.CHUNKED && this.method !== 'HEAD' && status !== 204 && status !== 304) {
@@ -404,19 +411,26 @@ export class Exchange implements RequestStream, ResponseStream, LoggedRequest, T
     const close = this.connectionHeader();
     this.state = STREAMING;
     this.status = status;
-    if (batched) {
-      this.corked = true;
-      this.conn.cork();
-    }
-    this.conn.write(`HTTP/1.1 ${status} ${head.reason.slice(1)}\r\n${serializeHeaders(headers)}${framing}${close}\r\n`);
+    const text = `HTTP/1.1 ${status} ${head.reason.slice(1)}\r\n${serializeHeaders(headers)}${framing}${close}\r\n`;
+    if (batched) this.heldHead = text;
+    else this.conn.write(text);
   }
 
   onResponseBody(chunk: Buffer): void {
     if (this.state !== STREAMING) return;
-    const ok = this.conn.write(chunk);
-    if (this.corked) {
-      this.corked = false;
-      this.conn.uncork();
+    const held = this.heldHead;
+    let ok: boolean;
+    if (held === undefined) {
+      ok = this.conn.write(chunk);
+    } else {
+      // Head and a small body in one buffer: one write, without writev's per-chunk work.
+      this.heldHead = undefined;
+      if (chunk.length <= ONE_WRITE_BYTES) {
+        ok = this.conn.write(joinHead(held, chunk));
+      } else {
+        this.conn.write(held);
+        ok = this.conn.write(chunk);
+      }
     }
     if (!ok) this.up?.pause();
   }
@@ -431,9 +445,9 @@ export class Exchange implements RequestStream, ResponseStream, LoggedRequest, T
     this.bytesSent = bodyBytes;
     this.state = DONE;
     this.clearTimer();
-    if (this.corked) {
-      this.corked = false;
-      this.conn.uncork();
+    if (this.heldHead !== undefined) {
+      this.conn.write(this.heldHead);
+      this.heldHead = undefined;
     }
     this.conn.endAnswer();
     this.done();
@@ -510,6 +524,7 @@ export class Exchange implements RequestStream, ResponseStream, LoggedRequest, T
     this.series?.get(this.method, this.status, this.flag ?? '').record(durationMs / 1000, this.bytesReceived, this.bytesSent, span !== undefined ? this.traceId : undefined);
     if (span !== undefined) endHop(span, this);
     if (this.log !== undefined) this.log.sink.write(formatAccessLog(this, this.log.reporter, durationMs));
+    if (TAP.on) TAP.record(this, durationMs);
   }
 
   // --- what the access log reads ------------------------------------------------------------------
@@ -526,6 +541,16 @@ export class Exchange implements RequestStream, ResponseStream, LoggedRequest, T
     return this.cluster?.name;
   }
 
+}
+
+/** Bodies up to this size are copied behind their head into one buffer. */
+const ONE_WRITE_BYTES = 16 * 1024;
+
+function joinHead(head: string, body: Buffer): Buffer {
+  const out = Buffer.allocUnsafe(head.length + body.length);
+  out.write(head, 0, 'latin1');
+  body.copy(out, head.length);
+  return out;
 }
 
 function onExchangeTimeout(ex: Exchange): void {

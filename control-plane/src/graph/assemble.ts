@@ -55,7 +55,7 @@ export function assembleGraph(edges: readonly EdgeTotals[], nodeLatency: Readonl
       id: `${e.source}->${e.target}`, source: e.source, target: e.target, protocol: e.protocol,
       rps: e.requests / seconds, errorRate: ratio(e.errors, e.requests),
       p50: ms(e.latency.p50), p95: ms(e.latency.p95), p99: ms(e.latency.p99),
-      requests: e.requests, errors: e.errors, denied: e.denied,
+      requests: e.requests, errors: e.errors, denied: e.denied, declared: false, unexpected: false,
     });
   }
   const nodes: GraphNode[] = [...ids].sort().map((id) => {

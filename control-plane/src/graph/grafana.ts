@@ -43,8 +43,12 @@ const FIELDS: NodeGraphFields = {
   ],
   edges_fields: [
     ...strings('id', 'source', 'target', 'mainStat', 'secondaryStat'),
+    // Grafana's Node Graph panel (10.x) draws an edge in `color` and dashed by `strokeDasharray`.
+    ...strings('color', 'strokeDasharray'),
     { field_name: 'detail__protocol', type: 'string', displayName: 'Protocol' },
     { field_name: 'detail__denied', type: 'number', displayName: 'Denied' },
+    { field_name: 'detail__declared', type: 'string', displayName: 'Declared (spec.callers)' },
+    { field_name: 'detail__unexpected', type: 'string', displayName: 'Unexpected' },
     ...details(),
   ],
 };
@@ -69,11 +73,16 @@ function nodeRow(n: GraphNode): NodeGraphRow {
   };
 }
 
+const yesNo = (b: boolean): string => (b ? 'yes' : 'no');
+
+/** Unexpected edges red, declared ones without traffic dashed, as the dashboard draws them. */
 function edgeRow(e: GraphEdge): NodeGraphRow {
   return {
     id: e.id, source: e.source, target: e.target,
-    mainStat: rate(e.rps), secondaryStat: errorsText(e.errorRate),
-    detail__protocol: e.protocol, detail__denied: e.denied, ...detailValues(e),
+    mainStat: rate(e.rps), secondaryStat: e.unexpected ? `unexpected, ${errorsText(e.errorRate)}` : errorsText(e.errorRate),
+    color: e.unexpected ? 'red' : 'gray', strokeDasharray: e.declared && e.requests === 0 ? '6 4' : '',
+    detail__protocol: e.protocol, detail__denied: e.denied,
+    detail__declared: yesNo(e.declared), detail__unexpected: yesNo(e.unexpected), ...detailValues(e),
   };
 }
 

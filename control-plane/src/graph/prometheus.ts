@@ -38,19 +38,19 @@ export class PrometheusGraph implements GraphSource {
     this.base = new URL(baseUrl).href.replace(/\/+$/, '');
   }
 
-  async graph(windowMs: number): Promise<Graph> {
+  async graph(windowMs: number, endMs?: number): Promise<Graph> {
     const range = formatDuration(windowMs);
-    const now = Date.now();
+    const now = endMs ?? Date.now();
     const count = (matchers: string): string => `sum by (${EDGE_BY}) (${counted('increase', 'mesh_requests_total', matchers, range)})`;
     const latency = (q: number, by: string): string =>
       `histogram_quantile(${q}, sum by (le, ${by}) (${counted('rate', 'mesh_request_duration_seconds_bucket', '', range)}))`;
     const [requests, errors, denied, grpc, edgeQ, nodeQ] = await Promise.all([
-      this.query(count('')),
-      this.query(count('response_code=~"5..|0"')),
-      this.query(count('response_flags="UAEX"')),
-      this.query(count('grpc_status!=""')),
-      Promise.all(QUANTILES.map((q) => this.query(latency(q, EDGE_BY)))),
-      Promise.all(QUANTILES.map((q) => this.query(latency(q, 'destination_service')))),
+      this.query(count(''), endMs),
+      this.query(count('response_code=~"5..|0"'), endMs),
+      this.query(count('response_flags="UAEX"'), endMs),
+      this.query(count('grpc_status!=""'), endMs),
+      Promise.all(QUANTILES.map((q) => this.query(latency(q, EDGE_BY), endMs))),
+      Promise.all(QUANTILES.map((q) => this.query(latency(q, 'destination_service'), endMs))),
     ]);
     const edgeKey = (m: Record<string, string>): string => `${m['source_service'] ?? ''}\n${m['destination_service'] ?? ''}`;
     const errorsBy = byKey(errors, edgeKey);
@@ -72,9 +72,9 @@ export class PrometheusGraph implements GraphSource {
     return assembleGraph(totals, percentilesBy(nodeQ, (m) => m['destination_service'] ?? ''), windowMs, now);
   }
 
-  /** An instant query; throws an Error naming this Prometheus and, when it answered, its PromQL error. */
-  async query(promql: string): Promise<PromSample[]> {
-    const url = `${this.base}/api/v1/query?query=${encodeURIComponent(promql)}`;
+  /** An instant query (now, or at `atMs`); throws an Error naming this Prometheus and, when it answered, its PromQL error. */
+  async query(promql: string, atMs?: number): Promise<PromSample[]> {
+    const url = `${this.base}/api/v1/query?query=${encodeURIComponent(promql)}${atMs === undefined ? '' : `&time=${atMs / 1000}`}`;
     let res: Response;
     try {
       res = await fetch(url, { signal: AbortSignal.timeout(this.timeoutMs), headers: { accept: 'application/json' } });

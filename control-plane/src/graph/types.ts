@@ -33,6 +33,10 @@ export interface GraphEdge extends TrafficStats {
   protocol: string;
   /** Refused by authorization policy (response flag UAEX). */
   denied: number;
+  /** The callee's MeshService lists the caller in `spec.callers`. With no requests: declared, but unused in the window. */
+  declared: boolean;
+  /** The callee lists its callers and this one is not among them. */
+  unexpected: boolean;
 }
 
 export interface Graph {
@@ -48,5 +52,6 @@ export interface Graph {
 export interface GraphSource {
   /** The longest window it can answer, when it has one (the in-memory source keeps 15 minutes). */
   readonly maxWindowMs?: number;
-  graph(windowMs: number): Promise<Graph>;
+  /** The window ending now, or at `endMs` (ms since the epoch) for the history the dashboard's charts draw. */
+  graph(windowMs: number, endMs?: number): Promise<Graph>;
 }

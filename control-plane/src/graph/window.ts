@@ -88,9 +88,9 @@ export class TelemetryWindow implements GraphSource {
     for (const e of report.edges) this.add(e, index, sameBounds);
   }
 
-  async graph(windowMs: number): Promise<Graph> {
+  async graph(windowMs: number, endMs?: number): Promise<Graph> {
     if (windowMs > this.maxWindowMs) throw new RangeError(`window ${windowMs} ms is longer than the ${this.maxWindowMs} ms kept in memory`);
-    const now = this.now();
+    const now = endMs ?? this.now();
     const newest = Math.floor(now / this.slotMs);
     // The window is whole slots: the current (partial) one and those before it, so a call is counted
     // at most one slot early or late.

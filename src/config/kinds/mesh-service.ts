@@ -2,7 +2,7 @@
 import { isIP } from 'node:net';
 import { Field } from '../reader.js';
 import type { Endpoint, MeshService, Protocol } from '../types.js';
-import type { DocMeta } from './common.js';
+import { SERVICE_HOST, type DocMeta } from './common.js';
 
 const PROTOCOLS: readonly Protocol[] = ['http', 'http2', 'grpc', 'tcp'];
 // The proxy speaks HTTP/1.1 today; the other protocols are accepted by name so that a typo and a
@@ -34,8 +34,25 @@ function parseEndpoint(field: Field): Endpoint | undefined {
   return Object.freeze({ address: addressField.string()!, host: addr.host, port: addr.port, labels: Object.freeze(labels) });
 }
 
+/** The callers a service expects; `unknown` stands for clients without a sidecar. Not checked against the services: a caller may be a client-only sidecar. */
+function parseCallers(field: Field, namespace: string): readonly string[] | undefined {
+  const list = field.present ? field.list() : undefined;
+  if (list === undefined) return undefined;
+  const out = new Set<string>();
+  for (const item of list) {
+    const name = item.requiredString();
+    if (name === undefined) continue;
+    if (!SERVICE_HOST.test(name)) {
+      item.error(`${item.path}: "${name}" is not a service name (name or name.namespace, lower-case DNS labels)`);
+      continue;
+    }
+    out.add(name === 'unknown' || name.includes('.') ? name : `${name}.${namespace}`);
+  }
+  return Object.freeze([...out].sort());
+}
+
 export function parseMeshService(meta: DocMeta, spec: Field): MeshService | undefined {
-  const f = spec.fields(['port', 'protocol', 'endpoints']);
+  const f = spec.fields(['port', 'protocol', 'endpoints', 'callers']);
   const port = Field.of(f, 'port', spec).integer(1, 65535) ?? 80;
   const protocolField = Field.of(f, 'protocol', spec);
   const protocol = protocolField.oneOf(PROTOCOLS) ?? 'http';
@@ -62,5 +79,6 @@ export function parseMeshService(meta: DocMeta, spec: Field): MeshService | unde
     port,
     protocol,
     endpoints: Object.freeze(endpoints),
+    callers: parseCallers(Field.of(f, 'callers', spec), meta.namespace),
   });
 }

@@ -5,7 +5,7 @@ import { RouteTable } from './route-table.js';
 import { MeshMetrics } from '../../telemetry/mesh-metrics.js';
 
 function service(name: string, namespace = 'default'): MeshService {
-  return { key: `${name}.${namespace}`, name, namespace, port: 80, protocol: 'http', endpoints: [] };
+  return { key: `${name}.${namespace}`, name, namespace, port: 80, protocol: 'http', endpoints: [], callers: undefined };
 }
 
 function match(path: RouteMatch['path'], extra: Partial<RouteMatch> = {}): RouteMatch {
