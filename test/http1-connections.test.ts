@@ -61,8 +61,8 @@ describe('HTTP/1.1 connections through the proxy', () => {
       } else if (url.startsWith('/k40')) {
         res.end(Buffer.alloc(40 * 1024, 'k'));
       } else if (url.startsWith('/big')) {
-        // 64 MiB (or ?mb=N), as fast as the proxy takes it.
-        const pieces = 4 * Number(/mb=(\d+)/.exec(url)?.[1] ?? 64);
+        // 64 MiB, as fast as the proxy takes it.
+        const pieces = 256;
         const piece = Buffer.alloc(256 * 1024, 'b');
         res.writeHead(200, { 'content-length': String(pieces * piece.length) });
         let sent = 0;
@@ -327,6 +327,7 @@ describe('HTTP/1.1 connections through the proxy', () => {
     }
   }, 25_000);
 
+  // (That an answer ending while backpressure paused its upstream connection leaves it fit: src/proxy/http1/upstream.test.ts.)
   it('an answer of 40 KiB that arrives in one piece leaves its upstream connection fit for the next request', async () => {
     for (let i = 0; i < 3; i++) {
       const c = new RawConn(proxy.outbound);
@@ -339,34 +340,6 @@ describe('HTTP/1.1 connections through the proxy', () => {
       }
     }
   });
-
-  it('an answer whose last bytes met a full client socket leaves its upstream connection fit for the next request', async () => {
-    // A reader slower than the upstream: the proxy's write of the body's last piece finds the client's socket
-    // full, so the upstream side was paused as the answer ended.
-    const c = new RawConn(proxy.outbound);
-    let got = 0;
-    c.socket.removeAllListeners('data');
-    c.socket.on('data', (d: string) => {
-      got += d.length;
-      c.socket.pause();
-      setTimeout(() => c.socket.resume(), 2);
-    });
-    try {
-      c.write(`GET /big?mb=16 HTTP/1.1\r\nHost: slow\r\nx-request-id: ${id()}\r\n\r\n`);
-      await eventually(() => got >= 16 * 1024 * 1024, 15_000, 'the whole body');
-    } finally {
-      c.close();
-    }
-    // The next request on this endpoint takes the pooled connection the answer came on.
-    const after = new RawConn(proxy.outbound);
-    try {
-      after.write(`GET /fast HTTP/1.1\r\nHost: slow\r\nx-request-id: ${id()}\r\n\r\n`);
-      const [r] = await after.responses(1, 3_000);
-      expect([r?.status, r?.body]).toEqual([200, 'slow']);
-    } finally {
-      after.close();
-    }
-  }, 30_000);
 
   /** Waits for the request's access-log line and for nothing to be in flight; returns the line. */
   async function settled(rid: string): Promise<Record<string, unknown>> {
