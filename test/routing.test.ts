@@ -4,7 +4,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Pool, ProxyAgent, request as undiciRequest } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, freePort, rawExchange, startRawUpstream, startUpstream, type Upstream } from './helpers/net.js';
-import { meshService, startProxy, type ProxyProcess } from './helpers/processes.js';
+import { httpRoute, meshService, startProxy, type ProxyProcess } from './helpers/processes.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -36,18 +36,7 @@ async function echoServices(names: readonly string[]): Promise<{ ups: Map<string
   return { ups, yaml };
 }
 
-function route(service: string, rulesYaml: string): string {
-  return `apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata:
-  name: ${service}
-spec:
-  parentRefs:
-    - kind: Service
-      name: ${service}
-  rules:
-${rulesYaml}`;
-}
+const route = (service: string, rules: string): string => httpRoute(service, service, rules);
 
 /** A request through the proxy with headers; body parsed as Echo when it is one. */
 async function send(
@@ -538,16 +527,7 @@ describe('inbound listener', () => {
 });
 
 /** Like `route`, with a route name of its own, for more than one route per service. */
-function namedRoute(name: string, service: string, rules: string): string {
-  return `apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata:
-  name: ${name}
-spec:
-  parentRefs: [{kind: Service, name: ${service}}]
-  rules:
-${rules}`;
-}
+const namedRoute = httpRoute;
 
 /** Where a request lands: the upstream's name, or `status flag` when the proxy answered itself. */
 async function landsOn(port: number, host: string, path: string, opts: { method?: string; headers?: Record<string, string> } = {}): Promise<string> {

@@ -190,7 +190,8 @@ export class Exchange implements RequestStream, ResponseStream, LoggedRequest, T
     if (this.authority === '' && head.minor === 1) this.invalid ??= new DownstreamProtocolError('an HTTP/1.1 request needs a Host header');
     if (this.invalid !== undefined) this.conn.closeAfter = true;
     // As node:http does: the client is told to send its body at once, and the upstream gets it straight away.
-    else if (head.expect !== undefined && this.hasBody) this.conn.writeInterim(CONTINUE);
+    // Never to HTTP/1.0, which has no 1xx (RFC 9110 10.1.1: ignore its expectation).
+    else if (head.expect !== undefined && this.hasBody && head.minor === 1) this.conn.writeInterim(CONTINUE);
     const peer = this.conn.remoteAddress;
     out.push('x-forwarded-for', xff === '' ? peer : `${xff}, ${peer}`);
     if (!hasProto) out.push('x-forwarded-proto', 'http');

@@ -241,6 +241,8 @@ export class Sidecar implements TrafficState {
     const timedOut = this.inFlight > 0;
     if (timedOut) log.warn(`drain time ${drainTimeoutMs} ms passed with ${this.inFlight} requests in flight: closing them`);
     for (const s of this.dataServers) s.closeAll();
+    // What closeAll cut (tunnels, cut answers) ends on the sockets' close events: let it reach the access log.
+    for (let i = 0; i < 20 && this.inFlight > 0; i++) await new Promise((res) => setTimeout(res, 10));
     for (const s of [this.adminServer, this.statsServer]) {
       s?.closeAllConnections();
       s?.close();

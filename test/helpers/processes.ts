@@ -180,6 +180,18 @@ ${eps.length > 0 ? eps : '    []'}
 `;
 }
 
+/** A Gateway API `HTTPRoute` named `name` for the calls to `service`; `rules`: its rules, as indented YAML list items. */
+export function httpRoute(name: string, service: string, rules: string): string {
+  return `apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata:
+  name: ${name}
+spec:
+  parentRefs: [{kind: Service, name: ${service}}]
+  rules:
+${rules}`;
+}
+
 export interface ControlPlaneProcess extends Running {
   readonly configDir: string;
   readonly grpc: number;

@@ -67,6 +67,8 @@ export class DownstreamConnection {
   /** Close once the current answer is out (Connection: close, HTTP/1.0, a refusal, draining). */
   closeAfter = false;
   private paused = false;
+  /** The client sent FIN: what it sent before is still answered, in turn; then the connection closes. */
+  private ended = false;
   private lingerTimer: NodeJS.Timeout | undefined = undefined;
 
   constructor(
@@ -136,6 +138,7 @@ export class DownstreamConnection {
     }
     if (buf.length === 0) {
       this.held = EMPTY;
+      if (this.ended) this.inputDone();
       return;
     }
     if (this.headStartMs === 0) this.headStartMs = Date.now();
@@ -148,6 +151,7 @@ export class DownstreamConnection {
       for (let lf = buf.indexOf(10, searchFrom); lf !== -1; lf = buf.indexOf(10, lf + 1)) {
         if (lf === 0 || buf[lf - 1] !== 13) return this.refuse(new HeadError(400, 'bare LF in the head (lines end with CRLF)'));
       }
+      if (this.ended) this.inputDone(); // a head the FIN cut short: it can never end
       return;
     }
     if (end > limits.maxHeadBytes) return this.refuse(new HeadError(431, `request head larger than ${limits.maxHeadBytes} bytes`));
@@ -168,6 +172,7 @@ export class DownstreamConnection {
     if (head.minor === 0 && !/(?:^|,)[\t ]*keep-alive[\t ]*(?:,|$)/i.test(head.connection)) this.closeAfter = true;
     else if (head.connection !== '' && /(?:^|[\s,])close(?:$|[\s,])/i.test(head.connection)) this.closeAfter = true;
     const rest = end < buf.length ? buf.subarray(end) : undefined;
+    if (this.ended && rest === undefined) this.closeAfter = true; // the last request the client sent before its FIN
     if (this.bodyDone) {
       // No body: what follows is the next request, read once this one is answered (maybe at once, by a local answer).
       this.state = WAIT;
@@ -178,6 +183,7 @@ export class DownstreamConnection {
     this.state = BODY;
     this.stream = this.listener.handler.onRequest(this, head, undefined);
     if (rest !== undefined && this.state === BODY) this.readBody(rest, 0);
+    if (this.ended && this.state === BODY) this.inputDone();
   }
 
   /** Payload bytes instead of the raw chunked framing, for a stream that sends them on with another framing. */
@@ -197,6 +203,8 @@ export class DownstreamConnection {
       this.closeAfter = true;
       this.state = WAIT;
       this.pause();
+      // Already answered (a local answer, the body skipped): nobody is left to close the connection but us.
+      if (this.answerDone) return this.linger();
       stream.onBodyError(new HeadError(400, `malformed chunked body: ${err.message}`));
       return;
     }
@@ -206,6 +214,7 @@ export class DownstreamConnection {
     this.bodyDone = true;
     this.state = WAIT;
     if (end < buf.length) this.hold(buf.subarray(end));
+    else if (this.ended) this.closeAfter = true;
     stream.onBodyEnd(body.payload);
     if (this.answerDone && this.state === WAIT) this.next(); // not after an answer that closed the connection
   }
@@ -231,11 +240,20 @@ export class DownstreamConnection {
   }
 
   private onEnd(): void {
-    // Half-close: a client that finished sending still gets the answer to what it sent, then the close.
+    // Half-close: a client that finished sending still gets the answers to what it sent (pipelined requests
+    // included, read in turn from what is held), then the close.
+    this.ended = true;
+    if (this.held.length === 0) this.inputDone();
+    else if (this.state === HEAD) process.nextTick(readHeld, this);
+  }
+
+  /** After the client's FIN, every byte it sent is read: this answer is the last. */
+  private inputDone(): void {
     this.closeAfter = true;
     if (this.state === BODY) {
       this.bodyDone = true;
       this.state = WAIT;
+      if (this.answerDone) return this.linger(); // the rest of a body already answered: nothing more to say
       this.stream?.onBodyError(new HeadError(400, 'the client closed its side before the body was complete'));
       return;
     }
@@ -320,7 +338,7 @@ export class DownstreamConnection {
     this.socket.removeAllListeners('data');
     this.socket.removeAllListeners('end');
     this.socket.removeAllListeners('drain');
-    this.listener.connections.delete(this);
+    // It stays in `connections` (the sweep and closeIdle pass it by) so that closeAll still ends a tunnel.
     const held = this.held;
     this.held = EMPTY;
     this.resume();
@@ -370,9 +388,10 @@ export class DownstreamConnection {
       } else if (this.answerDone && now - this.idleSinceMs > limits.keepAliveTimeoutMs) {
         this.socket.destroy();
       }
-    } else if ((this.state === BODY || this.state === WAIT) && !this.answerDone && this.lastActivityMs !== 0 && now - this.lastActivityMs > limits.streamIdleTimeoutMs) {
+    } else if ((this.state === BODY || this.state === WAIT) && this.lastActivityMs !== 0 && now - this.lastActivityMs > limits.streamIdleTimeoutMs) {
       this.lastActivityMs = now;
-      this.stream?.onIdleTimeout();
+      if (!this.answerDone) this.stream?.onIdleTimeout();
+      else if (this.state === BODY) this.socket.destroy(); // the skipped rest of an answered body stopped coming
     }
   }
 }

@@ -245,6 +245,9 @@ export class UpstreamConnection {
     const reusable = this.keepAlive && this.requestDone && !this.pool.closing;
     if (reusable) {
       this.state = IDLE;
+      // The answer's last write may have paused it (a full client socket, or a corked head and body over 16 KiB):
+      // the drain that would resume it goes to an exchange that is over. Idle, it reads (to see the server close).
+      this.socket.resume();
       this.socket.setTimeout(this.pool.opts.idleTimeoutMs);
     } else {
       this.state = CLOSED;
