@@ -55,6 +55,8 @@ const EMPTY = Buffer.alloc(0);
 export class DownstreamConnection {
   private state = HEAD;
   private held: Buffer = EMPTY;
+  /** Where a head that arrives in pieces is gathered (capacity doubling, so a head sent byte by byte costs linear time). */
+  private headSpace: Buffer | undefined = undefined;
   /** When the head being read started (0: no byte of it yet); when the connection became idle. */
   private headStartMs = 0;
   private idleSinceMs = Date.now();
@@ -111,7 +113,7 @@ export class DownstreamConnection {
   private onData(chunk: Buffer): void {
     switch (this.state) {
       case HEAD:
-        this.readHead(this.held.length === 0 ? chunk : Buffer.concat([this.held, chunk]), this.held.length);
+        this.readHead(this.held.length === 0 ? chunk : this.growHead(chunk), this.held.length);
         return;
       case BODY:
         this.readBody(chunk, 0);
@@ -121,6 +123,20 @@ export class DownstreamConnection {
         return;
       default:
     }
+  }
+
+  /** `held` + `chunk`, in headSpace. Only for a head still incomplete, so nothing else refers to that memory. */
+  private growHead(chunk: Buffer): Buffer {
+    const held = this.held;
+    const n = held.length + chunk.length;
+    let space = this.headSpace;
+    if (space === undefined || held.buffer !== space.buffer || held.byteOffset !== space.byteOffset || n > space.length) {
+      space = Buffer.allocUnsafe(Math.max(2 * n, 4096));
+      held.copy(space);
+      this.headSpace = space;
+    }
+    chunk.copy(space, held.length);
+    return space.subarray(0, n);
   }
 
   private hold(chunk: Buffer): void {
@@ -164,6 +180,7 @@ export class DownstreamConnection {
       throw err;
     }
     this.held = EMPTY;
+    this.headSpace = undefined; // its bytes past the head may travel on as body: never written to again
     this.headStartMs = 0;
     this.lastActivityMs = Date.now();
     this.answerDone = false;
