@@ -1,8 +1,7 @@
 // meshlight's side of the comparison: the engine's head parser and body reader read a byte stream the way
 // the downstream and upstream connections drive them (leading blank lines skipped, one message after another;
 // for responses, interim 1xx answers skipped and no body after 204, 304 or 101).
-import { BodyReader } from '../../src/proxy/http1/body.js';
-import { ChunkedError } from '../../src/proxy/http1/chunked.js';
+import { BodyReader, BROKEN } from '../../src/proxy/http1/body.js';
 import { findHeadEnd, Framing, HeadError, parseRequestHead, parseResponseHead, type Head, type HeadLimits } from '../../src/proxy/http1/head-parser.js';
 import { POOL_DEFAULTS } from '../../src/proxy/http1/upstream.js';
 import type { FramingName, Kind, Message, Outcome } from './outcome.js';
@@ -57,13 +56,8 @@ function readBody(framing: Framing, length: number, input: Buffer, at: number): 
   reader.start(framing, length);
   const parts: Buffer[] = [];
   if (framing === Framing.CHUNKED) reader.onPayload = (data) => parts.push(data);
-  let end: number;
-  try {
-    end = reader.read(input, at);
-  } catch (err) {
-    if (err instanceof ChunkedError) return `chunked: ${err.message}`;
-    throw err;
-  }
+  const end = reader.read(input, at);
+  if (end === BROKEN) return `chunked: ${reader.error}`;
   if (framing !== Framing.CHUNKED) parts.push(input.subarray(reader.from, reader.to));
   // A body framed by the close ends with the input; any other must end inside it.
   if (end === -1 && framing !== Framing.CLOSE) return `${FRAMING[framing]} body incomplete at the end of the input`;

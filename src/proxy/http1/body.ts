@@ -1,8 +1,11 @@
 // How far a message body goes, for requests and responses alike: Content-Length counted down, chunked
 // checked by the decoder, or (responses only) everything until the close. The caller forwards the bytes
 // `read` marks as the body's, so the same framing code serves both sides of the engine.
-import { ChunkedDecoder } from './chunked.js';
+import { ChunkedDecoder, ChunkedError } from './chunked.js';
 import { Framing } from './head-parser.js';
+
+/** `read`'s answer for a body whose framing broke. */
+export const BROKEN = -2;
 
 export class BodyReader {
   framing = Framing.NONE;
@@ -14,6 +17,8 @@ export class BodyReader {
   /** What `read` marked for forwarding: `buf.subarray(from, to)`; empty when payload goes to onPayload. */
   from = 0;
   to = 0;
+  /** Why `read` returned BROKEN. */
+  error = '';
 
   start(framing: Framing, contentLength: number): void {
     this.framing = framing;
@@ -34,10 +39,27 @@ export class BodyReader {
   }
 
   /**
-   * Reads `buf` from `from`: returns the index just past the body's end, or -1 when all of it is the
-   * body's and more is to come. Sets `from`/`to` to the bytes to forward. Throws ChunkedError.
+   * Reads `buf` from `from`: returns the index just past the body's end, -1 when all of it is the body's
+   * and more is to come, or BROKEN (see `error`) when its chunked framing is malformed.
    */
   read(buf: Buffer, from: number): number {
+    try {
+      return this.frame(buf, from);
+    } catch (err) {
+      if (!(err instanceof ChunkedError)) throw err;
+      this.error = err.message;
+      this.to = this.from;
+      return BROKEN;
+    }
+  }
+
+  /** The bytes the last `read` marked as the body's, to forward; undefined when none. */
+  forwarded(buf: Buffer): Buffer | undefined {
+    if (this.to <= this.from) return undefined;
+    return this.from === 0 && this.to === buf.length ? buf : buf.subarray(this.from, this.to);
+  }
+
+  private frame(buf: Buffer, from: number): number {
     this.from = from;
     switch (this.framing) {
       case Framing.LENGTH: {

@@ -4,8 +4,7 @@
 // hands the parsed head and the body bytes, as they arrived, to the stream its handler returns, and
 // writes what that stream answers. It knows nothing of routes or telemetry.
 import { createServer, type Server, type Socket } from 'node:net';
-import { BodyReader } from './body.js';
-import { ChunkedError } from './chunked.js';
+import { BodyReader, BROKEN } from './body.js';
 import { findHeadEnd, Framing, HeadError, parseRequestHead, RequestHead, type HeadLimits } from './head-parser.js';
 
 export interface ServerLimits extends HeadLimits {
@@ -211,21 +210,19 @@ export class DownstreamConnection {
   private readBody(buf: Buffer, from: number): void {
     const stream = this.stream!;
     const body = this.body;
-    let end: number;
-    try {
-      end = body.read(buf, from);
-    } catch (err) {
-      if (!(err instanceof ChunkedError)) throw err;
+    const end = body.read(buf, from);
+    if (end === BROKEN) {
       this.bodyDone = true;
       this.closeAfter = true;
       this.state = WAIT;
       this.pause();
       // Already answered (a local answer, the body skipped): nobody is left to close the connection but us.
       if (this.answerDone) return this.linger();
-      stream.onBodyError(new HeadError(400, `malformed chunked body: ${err.message}`));
+      stream.onBodyError(new HeadError(400, `malformed chunked body: ${body.error}`));
       return;
     }
-    if (body.to > body.from) stream.onBody(body.from === 0 && body.to === buf.length ? buf : buf.subarray(body.from, body.to));
+    const bytes = body.forwarded(buf);
+    if (bytes !== undefined) stream.onBody(bytes);
     this.lastActivityMs = Date.now();
     if (end === -1 || this.state === CLOSED) return;
     this.bodyDone = true;

@@ -2,8 +2,7 @@
 // response parsing on each (UpstreamConnection), as strict as the request side. It hands the response
 // head and the body bytes, as they arrived, to the stream that sent the request.
 import { connect, type Socket } from 'node:net';
-import { BodyReader } from './body.js';
-import { ChunkedError } from './chunked.js';
+import { BodyReader, BROKEN } from './body.js';
 import { findHeadEnd, Framing, HeadError, parseResponseHead, type HeadLimits, type ResponseHead } from './head-parser.js';
 import { UpstreamConnectError, UpstreamOverflowError, UpstreamProtocolError, UpstreamResetError, type ProxyError } from '../errors.js';
 
@@ -224,14 +223,10 @@ export class UpstreamConnection {
 
   private readBody(buf: Buffer, from: number, stream: ResponseStream): void {
     const body = this.body;
-    let end: number;
-    try {
-      end = body.read(buf, from);
-    } catch (err) {
-      if (!(err instanceof ChunkedError)) throw err;
-      return this.fail(new UpstreamProtocolError(`upstream ${this.pool.address} sent a malformed chunked body: ${err.message}`));
-    }
-    if (body.to > body.from) stream.onResponseBody(body.from === 0 && body.to === buf.length ? buf : buf.subarray(body.from, body.to));
+    const end = body.read(buf, from);
+    if (end === BROKEN) return this.fail(new UpstreamProtocolError(`upstream ${this.pool.address} sent a malformed chunked body: ${body.error}`));
+    const bytes = body.forwarded(buf);
+    if (bytes !== undefined) stream.onResponseBody(bytes);
     if (end === -1 || this.stream !== stream) return;
     // More bytes after the answer than it framed: whatever they are, this connection is done.
     if (end < buf.length) this.keepAlive = false;
