@@ -171,9 +171,10 @@ describe('control plane: hostile input', () => {
     // 200 clients, each subscribed to 1,000 well-formed names the mesh does not have (130 KB each).
     await Promise.all(Array.from({ length: 200 }, (_, i) => openStream(client, TOKENS.frontend,
       request(node(`f/${i}`, 'frontend'), Array.from({ length: 1_000 }, (_, j) => `s${i}-${j}-${'x'.repeat(50)}.default`)))));
-    await new Promise((res) => setTimeout(res, 500));
-    expect((await getJson<unknown[]>(cp.http, '/api/v1/sidecars')).length).toBe(0);
-    expect(await heap()).toBeLessThan(before + 40 * 1024 * 1024);
+    await eventually(async () => (await getJson<unknown[]>(cp.http, '/api/v1/sidecars')).length === 0, 10_000, 'the gone clients forgotten');
+    // Heap in use counts garbage not yet collected (26 MB of requests passed through): the bound is what
+    // tells retention (main kept +288 to +440 MB here) from the garbage of a busy moment.
+    expect(await heap()).toBeLessThan(before + 120 * 1024 * 1024);
   });
 
   it('checks reports: fixed bucket bounds, clamped counts, only the sender\'s own edges, to services of the mesh', async () => {
