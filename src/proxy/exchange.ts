@@ -2,6 +2,7 @@
 // engine's request stream (client side) and its response stream (upstream side), so a request costs one
 // object and two header lists, not a closure per step (docs/architecture.md: hot path).
 import { randomUUID } from 'node:crypto';
+import { quote } from '../diagnostics.js';
 import {
   DownstreamProtocolError,
   NoHealthyUpstreamError,
@@ -182,7 +183,7 @@ export class Exchange implements RequestStream, ResponseStream, LoggedRequest, T
     }
     if (head.method === 'CONNECT') this.invalid = new DownstreamProtocolError('CONNECT tunnels are not supported: call services over plain HTTP through the sidecar', 405);
     if (head.expect !== undefined && head.expect.toLowerCase() !== '100-continue') {
-      this.invalid ??= new DownstreamProtocolError(`unsupported Expect ${JSON.stringify(head.expect.slice(0, 100))}`, 417);
+      this.invalid ??= new DownstreamProtocolError(`unsupported Expect ${quote(head.expect, 100)}`, 417);
     }
     this.authority = head.host ?? '';
     this.readTarget(head.target);
@@ -207,7 +208,7 @@ export class Exchange implements RequestStream, ResponseStream, LoggedRequest, T
       // The scheme is case-insensitive; anything else (`*`, a bare authority) has no path to forward.
       const start = /^https?:\/\//i.exec(target)?.[0].length;
       if (start === undefined) {
-        this.invalid ??= new DownstreamProtocolError(`request target ${JSON.stringify(target.slice(0, 100))} is not a path or an http:// URL`);
+        this.invalid ??= new DownstreamProtocolError(`request target ${quote(target, 100)} is not a path or an http:// URL`);
       } else {
         let end = start;
         while (end < target.length && target.charCodeAt(end) !== 47 && target.charCodeAt(end) !== 63) end++;
@@ -394,10 +395,11 @@ export class Exchange implements RequestStream, ResponseStream, LoggedRequest, T
       if (HOP_BY_HOP.has(name) || (status === 204 && name === 'content-length')) continue;
       headers.push(name, raw[i + 1]!);
     }
-    if (head.connection !== '' && head.connection !== 'keep-alive' && head.connection !== 'close') removeConnectionNamed(headers, head.connection);
+    if (head.connection !== '') removeConnectionNamed(headers, head.connection);
     this.chain.runResponse(this, headers);
     let framing = '';
-    if (head.framing === Framing.CHUNKED && this.method !== 'HEAD' && status !== 204 && status !== 304) {
+    // (The upstream side has already made the framing NONE where the answer has no body: HEAD, 204, 304.)
+    if (head.framing === Framing.CHUNKED) {
       if (this.head.minor === 1) {
         framing = 'transfer-encoding: chunked\r\n';
       } else {
@@ -405,7 +407,7 @@ export class Exchange implements RequestStream, ResponseStream, LoggedRequest, T
         this.conn.closeAfter = true;
         this.up!.payloadOnly((b) => this.onResponseBody(b));
       }
-    } else if (head.framing === Framing.CLOSE && this.method !== 'HEAD' && status !== 204 && status !== 304) {
+    } else if (head.framing === Framing.CLOSE) {
       this.conn.closeAfter = true;
     }
     const close = this.connectionHeader();
@@ -559,6 +561,7 @@ function onExchangeTimeout(ex: Exchange): void {
 
 /** Headers named in `Connection` are hop-by-hop too (RFC 9110 7.6.1); rare, so off the common path. */
 function removeConnectionNamed(headers: HeaderList, connection: string): void {
+  if (connection === 'keep-alive' || connection === 'close') return; // the common values name no header
   for (const token of connection.split(',')) {
     const name = token.trim().toLowerCase();
     if (name !== '' && name !== 'close' && name !== 'keep-alive' && !NOT_HOP_BY_HOP.has(name)) removeHeader(headers, name);

@@ -64,6 +64,8 @@ export class Sidecar implements TrafficState {
   readonly telemetry: Telemetry;
   private readonly accessLog: AccessLogSink;
   private readonly tracing: Tracing;
+  /** The OpenTelemetry SDK's load, started by a config that can sample (Tracing.enable). */
+  private tracingLoaded: Promise<void> = Promise.resolve();
   private meshClient: MeshClient | undefined;
 
   constructor(private readonly opts: SidecarOptions) {
@@ -122,7 +124,7 @@ export class Sidecar implements TrafficState {
     }
     if (opts.controlPlane !== undefined) await this.subscribe(opts.controlPlane);
     // A config that samples gets its first request's span: the SDK is in before the listeners open.
-    if (this.plan !== undefined && (this.plan.trace.percentage > 0 || this.tracing.exporting)) await this.tracing.enable();
+    await this.tracingLoaded;
     const client = this.meshClient;
     const discover = client === undefined ? undefined : (authority: string) => {
       const key = serviceKey(authority, opts.namespace);
@@ -193,7 +195,7 @@ export class Sidecar implements TrafficState {
   /** `meshServices`: the callers inbound metrics may name; with file config, the snapshot's services. */
   private apply(snapshot: Snapshot, meshServices: ReadonlySet<string> = new Set(snapshot.services.keys())): void {
     this.plan = buildPlan(snapshot, this.opts, this.clusters, this.telemetry.mesh, meshServices);
-    if (this.plan.trace.percentage > 0 || this.tracing.exporting) void this.tracing.enable();
+    if (this.plan.trace.percentage > 0 || this.tracing.exporting) this.tracingLoaded = this.tracing.enable();
     this.rejected = [];
     const { service, namespace, log } = this.opts;
     if (service !== undefined && !snapshot.services.has(`${service}.${namespace}`)) {

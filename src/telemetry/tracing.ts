@@ -36,8 +36,6 @@ export class Tracing {
   private loading: Promise<void> | undefined = undefined;
   /** The last ended spans, oldest first: what /traces shows. */
   readonly recent: ReadableSpan[] = [];
-  /** Sampled requests that came before the SDK was loaded: their context went on, their span was not recorded. */
-  unrecorded = 0;
 
   constructor(private readonly opts: TracingOptions) {}
 
@@ -65,7 +63,6 @@ export class Tracing {
   /** A span for a request decided to be sampled; undefined while the SDK is still loading (it is asked to). */
   start(kind: 'server' | 'client', name: string, parent: ParentContext | undefined, startMs: number): Span | undefined {
     if (this.sdk === undefined) {
-      this.unrecorded++;
       void this.enable();
       return undefined;
     }

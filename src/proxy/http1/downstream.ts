@@ -5,7 +5,7 @@
 // writes what that stream answers. It knows nothing of routes or telemetry.
 import { createServer, type Server, type Socket } from 'node:net';
 import { BodyReader, BROKEN } from './body.js';
-import { findHeadEnd, Framing, HeadError, parseRequestHead, RequestHead, type HeadLimits } from './head-parser.js';
+import { findHeadEnd, Framing, HeadError, parseRequestHead, RequestHead, saysClose, saysKeepAlive, type HeadLimits } from './head-parser.js';
 
 export interface ServerLimits extends HeadLimits {
   /** Time a client has to send a whole request head once it started one (slowloris guard): 408. */
@@ -88,15 +88,6 @@ export class DownstreamConnection {
 
   get remoteAddress(): string {
     return this.socket.remoteAddress ?? '';
-  }
-
-  get localPort(): number {
-    return this.socket.localPort ?? 0;
-  }
-
-  /** Whether the client has sent the whole body of the current request. */
-  get requestComplete(): boolean {
-    return this.bodyDone;
   }
 
   get idleTimeoutMs(): number {
@@ -185,8 +176,7 @@ export class DownstreamConnection {
     this.answerDone = false;
     this.bodyDone = head.framing === Framing.NONE;
     this.body.start(head.framing, head.contentLength);
-    if (head.minor === 0 && !/(?:^|,)[\t ]*keep-alive[\t ]*(?:,|$)/i.test(head.connection)) this.closeAfter = true;
-    else if (head.connection !== '' && /(?:^|[\s,])close(?:$|[\s,])/i.test(head.connection)) this.closeAfter = true;
+    if ((head.minor === 0 && !saysKeepAlive(head.connection)) || saysClose(head.connection)) this.closeAfter = true;
     const rest = end < buf.length ? buf.subarray(end) : undefined;
     if (this.ended && rest === undefined) this.closeAfter = true; // the last request the client sent before its FIN
     if (this.bodyDone) {
@@ -308,14 +298,6 @@ export class DownstreamConnection {
     return typeof data === 'string' ? this.socket.write(data, 'latin1') : this.socket.write(data);
   }
 
-  cork(): void {
-    this.socket.cork();
-  }
-
-  uncork(): void {
-    this.socket.uncork();
-  }
-
   /** Interim answer (100 Continue). */
   writeInterim(head: string): void {
     this.socket.write(head, 'latin1');
@@ -386,7 +368,6 @@ export class DownstreamConnection {
     this.socket.end();
     this.socket.removeAllListeners('data');
     this.socket.on('data', noop);
-    this.resume();
     this.paused = false;
     this.socket.resume();
     this.lingerTimer = setTimeout(destroySocket, 2_000, this.socket);

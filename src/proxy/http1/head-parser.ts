@@ -2,6 +2,7 @@
 // A proxy that reads a message differently from the server behind it is a smuggling vector, so every
 // ambiguity is refused rather than repaired (the README's table lists where this is stricter than llhttp).
 // Heads are parsed from a latin1 string: one byte per character, so values keep their exact bytes.
+import { quote as quoteValue } from '../../diagnostics.js';
 import type { HeaderList } from '../headers.js';
 
 /** Why a head was refused; `status` is the answer a client gets (an upstream's is always 502). */
@@ -56,6 +57,9 @@ export class ResponseHead extends Head {
 }
 
 // RFC 9110 5.6.2 tchar; field values: HTAB, SP, VCHAR and obs-text, nothing else (no CR, LF, NUL, DEL).
+/** A client's text in a message: escaped, and cut to a readable length. */
+const quote = (s: string): string => quoteValue(s, 100);
+
 const TOKEN = "[!#$%&'*+\\-.^_`|~0-9A-Za-z]+";
 const FIELDS = new RegExp(`^(?:${TOKEN}:[\\t\\x20-\\x7e\\x80-\\xff]*\\r\\n)*\\r\\n$`);
 const TOKEN_RE = new RegExp(`^${TOKEN}$`);
@@ -64,6 +68,16 @@ const METHOD_RE = /^[A-Z][A-Z-]*$/;
 const TARGET_RE = /^[\x21-\x22\x24-\x7e]+$/;
 const DIGITS_RE = /^[0-9]{1,15}$/;
 const STATUS_RE = /^HTTP\/1\.([01]) ([1-9][0-9][0-9])((?: [\t\x20-\x7e\x80-\xff]*)?)$/;
+
+/** A Connection value says `close` (as a word: the safe side where lists are written loosely). */
+export function saysClose(connection: string): boolean {
+  return connection !== '' && /(?:^|[\s,])close(?:$|[\s,])/i.test(connection);
+}
+
+/** A Connection value has `keep-alive` as one of its list elements (what HTTP/1.0 needs to stay open). */
+export function saysKeepAlive(connection: string): boolean {
+  return connection !== '' && /(?:^|,)[\t ]*keep-alive[\t ]*(?:,|$)/i.test(connection);
+}
 
 /** Index just past the blank line that ends a head in `buf` (searching from `from`), or -1. */
 export function findHeadEnd(buf: Buffer, from: number): number {
@@ -187,9 +201,4 @@ function explainBadFields(fields: string): string {
     return `forbidden character in the value of header ${quote(name)}`;
   }
   return 'malformed header section';
-}
-
-/** A client's text in a message: escaped, and cut to a readable length. */
-export function quote(s: string): string {
-  return JSON.stringify(s.length > 100 ? `${s.slice(0, 100)}...` : s);
 }

@@ -3,7 +3,7 @@
 // head and the body bytes, as they arrived, to the stream that sent the request.
 import { connect, type Socket } from 'node:net';
 import { BodyReader, BROKEN } from './body.js';
-import { findHeadEnd, Framing, HeadError, parseResponseHead, type HeadLimits, type ResponseHead } from './head-parser.js';
+import { findHeadEnd, Framing, HeadError, parseResponseHead, saysClose, saysKeepAlive, type HeadLimits, type ResponseHead } from './head-parser.js';
 import { UpstreamConnectError, UpstreamOverflowError, UpstreamProtocolError, UpstreamResetError, type ProxyError } from '../errors.js';
 
 /** The request side of one exchange, as the pool and the connection see it. */
@@ -73,10 +73,6 @@ export class UpstreamConnection {
     socket.on('close', () => this.onClose());
     socket.on('timeout', () => this.onTimeout());
     socket.on('drain', () => this.stream?.onUpstreamDrain());
-  }
-
-  get busy(): boolean {
-    return this.state === BUSY;
   }
 
   assign(stream: ResponseStream): void {
@@ -197,10 +193,11 @@ export class UpstreamConnection {
         if (buf.length === 0) return;
         continue;
       }
-      const bodiless = stream.method === 'HEAD' || head.status === 204 || head.status === 304 || head.status === 101;
+      // No body, whatever the head says, after HEAD and for 101, 204 and 304: the framing the stream sees too.
+      if (stream.method === 'HEAD' || head.status === 204 || head.status === 304 || head.status === 101) head.framing = Framing.NONE;
       const body = this.body;
-      body.start(bodiless ? Framing.NONE : head.framing, head.contentLength);
-      if (head.minor === 0 ? !/(?:^|,)[\t ]*keep-alive[\t ]*(?:,|$)/i.test(head.connection) : /(?:^|[\s,])close(?:$|[\s,])/i.test(head.connection)) this.keepAlive = false;
+      body.start(head.framing, head.contentLength);
+      if (head.minor === 0 ? !saysKeepAlive(head.connection) : saysClose(head.connection)) this.keepAlive = false;
       if (body.framing === Framing.CLOSE) this.keepAlive = false;
       if (head.status === 101) {
         this.held = buf.subarray(end);
