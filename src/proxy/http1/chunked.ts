@@ -3,6 +3,7 @@
 // has to find where the body ends and refuse what two parsers could read differently: sizes that are
 // not hex or overflow, whitespace or bad tokens in extensions, a chunk not followed by CRLF, bare CR or
 // LF, and malformed trailer fields.
+import { quote } from '../../diagnostics.js';
 
 const S_SIZE = 0;
 const S_SIZE_CR = 1; // after the size line's CR, expecting LF
@@ -133,8 +134,8 @@ export class ChunkedDecoder {
           break;
         case S_TRAILER_LF:
           if (c !== 10) throw new ChunkedError('bare CR in a trailer');
-          if (!TRAILER_RE.test(this.trailerLine)) throw new ChunkedError(`malformed trailer field ${JSON.stringify(this.trailerLine.slice(0, 100))}`);
-          if (FRAMING_FIELD_RE.test(this.trailerLine)) throw new ChunkedError(`framing field in a trailer ${JSON.stringify(this.trailerLine.slice(0, 100))}`);
+          if (!TRAILER_RE.test(this.trailerLine)) throw new ChunkedError(`malformed trailer field ${quote(this.trailerLine, 100)}`);
+          if (FRAMING_FIELD_RE.test(this.trailerLine)) throw new ChunkedError(`framing field in a trailer ${quote(this.trailerLine, 100)}`);
           this.state = S_TRAILER_START;
           i++;
           break;
